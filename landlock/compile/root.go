@@ -1,0 +1,152 @@
+package compile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// root resolves paths inside a container's root filesystem the way the
+// kernel will once the container runs: symlinks, absolute or relative, never
+// lead out of it. Image contents are hostile, so every lookup goes through
+// openat2(RESOLVE_IN_ROOT) rather than through path joins on the host.
+type root struct {
+	fd   int
+	path string // host path of the rootfs, symlinks resolved
+}
+
+func openRoot(dir string) (*root, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening container rootfs: %w", err)
+	}
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("resolving container rootfs: %w", err)
+	}
+	return &root{fd: fd, path: real}, nil
+}
+
+func (r *root) Close() error { return unix.Close(r.fd) }
+
+func (r *root) open(p string, flags uint64) (int, error) {
+	for {
+		fd, err := unix.Openat2(r.fd, strings.TrimPrefix(p, "/"), &unix.OpenHow{
+			Flags:   flags | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			continue // a concurrent rename elsewhere on the host
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: p, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+// containerPath turns an open file of the rootfs into its canonical path in
+// the container.
+func (r *root) containerPath(fd int) (string, error) {
+	host, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return "", err
+	}
+	if host == r.path {
+		return "/", nil
+	}
+	rel, ok := strings.CutPrefix(host, r.path+"/")
+	if !ok {
+		return "", fmt.Errorf("%s resolved outside the container rootfs", host)
+	}
+	return "/" + rel, nil
+}
+
+// entry is a path in the container as the kernel would see it.
+type entry struct {
+	// Path is canonical up to its last component, which is kept even when
+	// it is a symlink: that is the name a binary is started by.
+	Path string
+	// Mode is the type and permission bits of Path itself (lstat).
+	Mode uint32
+	// Target is the canonical path of the file Path finally resolves to,
+	// and TargetMode its mode.
+	Target     string
+	TargetMode uint32
+}
+
+func (e entry) IsSymlink() bool { return e.Mode&unix.S_IFMT == unix.S_IFLNK }
+
+// lookup resolves p inside the root.
+func (r *root) lookup(p string) (entry, error) {
+	dir, base := path.Split(path.Clean(p))
+	if base == "" || base == "/" {
+		return entry{}, fmt.Errorf("%s: not a file", p)
+	}
+	dirFD, err := r.open(dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return entry{}, err
+	}
+	defer unix.Close(dirFD)
+	canonDir, err := r.containerPath(dirFD)
+	if err != nil {
+		return entry{}, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirFD, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return entry{}, &os.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	e := entry{Path: path.Join(canonDir, base), Mode: st.Mode, Target: path.Join(canonDir, base), TargetMode: st.Mode}
+	if e.IsSymlink() {
+		fd, err := r.open(p, unix.O_PATH)
+		if err != nil {
+			return entry{}, err
+		}
+		defer unix.Close(fd)
+		if e.Target, err = r.containerPath(fd); err != nil {
+			return entry{}, err
+		}
+		if err := unix.Fstat(fd, &st); err != nil {
+			return entry{}, &os.PathError{Op: "stat", Path: p, Err: err}
+		}
+		e.TargetMode = st.Mode
+	}
+	return e, nil
+}
+
+// readFile opens a file of the root for reading, following symlinks inside
+// the root only.
+func (r *root) readFile(p string) (*os.File, error) {
+	fd, err := r.open(p, unix.O_RDONLY|unix.O_NOCTTY)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// lookPath finds a program as execve(2) in the container would after a
+// PATH search, the way runc resolves process.args[0].
+func (r *root) lookPath(name, pathEnv, cwd string) (entry, error) {
+	if strings.Contains(name, "/") {
+		if !path.IsAbs(name) {
+			name = path.Join(cwd, name)
+		}
+		return r.lookup(name)
+	}
+	for _, dir := range strings.Split(pathEnv, ":") {
+		if dir == "" {
+			dir = cwd
+		}
+		e, err := r.lookup(path.Join(dir, name))
+		if err == nil && e.TargetMode&unix.S_IFMT == unix.S_IFREG && e.TargetMode&0o111 != 0 {
+			return e, nil
+		}
+	}
+	return entry{}, fmt.Errorf("%q not found in PATH %q", name, pathEnv)
+}

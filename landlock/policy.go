@@ -1,0 +1,92 @@
+// Package landlock holds the policy that podlock's helper enforces inside a
+// container, and the code that enforces it. It is linked into the static
+// helper, so it imports nothing but go-landlock and x/sys.
+//
+// The policy is computed on the host by package landlock/compile, written
+// into the bundle, and bind-mounted read-only at Dir: the helper never takes
+// instructions from its environment or arguments, which the pod author sets.
+package landlock
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+)
+
+// Paths inside the container.
+const (
+	// Dir is where the runtime mounts the helper and its policy.
+	Dir = "/.podlock"
+	// HelperPath is the helper when it confines a container's entrypoint
+	// and exec sessions.
+	HelperPath = Dir + "/helper"
+	// PolicyPath is the policy the helper reads.
+	PolicyPath = Dir + "/policy.json"
+	// OriginalsDir holds the regular files that the helper covers, so that
+	// it can still execute them.
+	OriginalsDir = Dir + "/orig"
+)
+
+// Policy is what the helper enforces. It is versioned by the helper that
+// the runtime mounts next to it, so it needs no version of its own.
+type Policy struct {
+	// ABI is the Landlock ABI the rules need.
+	ABI int `json:"abi"`
+	// BestEffort enforces what the kernel supports when it is older than ABI.
+	BestEffort bool `json:"bestEffort,omitempty"`
+	// Container confines the entrypoint and exec sessions, when set.
+	Container *Ruleset `json:"container,omitempty"`
+	// Binaries maps the canonical path of each covered binary, as
+	// /proc/self/exe shows it, to what the helper does when it is run.
+	Binaries map[string]Binary `json:"binaries,omitempty"`
+	// Seccomp is the file of the container-wide seccomp program, if any.
+	Seccomp string `json:"seccomp,omitempty"`
+}
+
+// Binary is a listed binary covered by the helper.
+type Binary struct {
+	// Exec is the file the helper executes once restricted, with argv
+	// unchanged: the symlink target or the original's copy in OriginalsDir.
+	Exec  string  `json:"exec"`
+	Rules Ruleset `json:"rules"`
+}
+
+// Ruleset lists what a confined process may access; everything else that
+// Landlock can restrict at the policy's ABI is denied.
+type Ruleset struct {
+	Rules []Rule `json:"rules,omitempty"`
+}
+
+// Rule grants Access beneath each of Paths.
+type Rule struct {
+	Access Access   `json:"access"`
+	Paths  []string `json:"paths"`
+}
+
+// Wraps reports whether the container's entrypoint and exec sessions must
+// start through the helper.
+func (p *Policy) Wraps() bool {
+	return p.Container != nil || p.Seccomp != ""
+}
+
+// ReadPolicy reads a policy file.
+func ReadPolicy(file string) (*Policy, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	var p Policy
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("parsing policy %s: %w", file, err)
+	}
+	if p.ABI < 1 {
+		return nil, fmt.Errorf("policy %s: no Landlock ABI", file)
+	}
+	return &p, nil
+}
+
+// Original is the path in the container of the n-th covered regular file.
+func Original(n int) string {
+	return path.Join(OriginalsDir, fmt.Sprint(n))
+}

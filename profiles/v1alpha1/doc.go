@@ -1,0 +1,29 @@
+// Package v1alpha1 holds the specs of podlock's profile resources, API group
+// podlock.kubewarden.io/v1alpha1, as plain Go types.
+//
+// The package deliberately imports nothing from Kubernetes: podlock-runtime is
+// executed by the container runtime for every runc verb, and the package
+// initialisation of the apimachinery packages would be paid on each of them.
+// The Kubernetes object wrappers that controller-gen and the controller need
+// live in a separate package that embeds these specs.
+//
+// +kubebuilder:object:generate=true
+package v1alpha1
+
+// Group and Version name the API these specs belong to.
+const (
+	Group      = "podlock.kubewarden.io"
+	Version    = "v1alpha1"
+	APIVersion = Group + "/" + Version
+)
+
+// Kinds of the resources in this group.
+const (
+	KindLandlockProfile = "LandlockProfile"
+	KindSeccompProfile  = "SeccompProfile"
+)
+
+// ProfileKey is both the pod label that binds a LandlockProfile to a pod and
+// the pod annotation that the runtime reads (the CRI passes annotations to the
+// runtime, never labels).
+const ProfileKey = Group + "/profile"

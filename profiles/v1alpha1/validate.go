@@ -1,0 +1,119 @@
+package v1alpha1
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// ErrInvalid is the class of every validation error of this package.
+var ErrInvalid = errors.New("invalid")
+
+var (
+	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+// ValidateName checks that name is a DNS-1123 subdomain, which is what the
+// API server requires of a custom resource's name and what makes it safe to
+// use as a path component.
+func ValidateName(name string) error {
+	if len(name) == 0 || len(name) > 253 || !dns1123Subdomain.MatchString(name) {
+		return fmt.Errorf("name %q is not a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.'): %w", name, ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateLabel checks that s is a DNS-1123 label, as namespace and
+// container names are.
+func ValidateLabel(what, s string) error {
+	if len(s) == 0 || len(s) > 63 || !dns1123Label.MatchString(s) {
+		return fmt.Errorf("%s %q is not a DNS-1123 label (at most 63 lower-case alphanumerics or '-'): %w", what, s, ErrInvalid)
+	}
+	return nil
+}
+
+// Validate reports every problem of the spec in one error, each naming the
+// field it is about.
+func (s *LandlockProfileSpec) Validate() error {
+	var errs []error
+	for _, container := range sortedKeys(s.ProfilesByContainer) {
+		field := "spec.profilesByContainer[" + container + "]"
+		if err := ValidateLabel("container name", container); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		binaries := s.ProfilesByContainer[container]
+		if len(binaries) == 0 {
+			errs = append(errs, fmt.Errorf("%s: lists no binary: %w", field, ErrInvalid))
+		}
+		for _, binary := range sortedKeys(binaries) {
+			bfield := field + "[" + binary + "]"
+			if err := validatePath(binary); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", bfield, err))
+			}
+			errs = append(errs, binaries[binary].validate(bfield)...)
+		}
+	}
+	for _, container := range sortedKeys(s.ContainerWide) {
+		field := "spec.containerWide[" + container + "]"
+		if err := ValidateLabel("container name", container); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		errs = append(errs, s.ContainerWide[container].validate(field)...)
+	}
+	for _, container := range sortedKeys(s.SeccompByContainer) {
+		field := "spec.seccompByContainer[" + container + "]"
+		if err := ValidateLabel("container name", container); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		if err := ValidateName(s.SeccompByContainer[container]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r AccessRules) validate(field string) []error {
+	var errs []error
+	for _, list := range []struct {
+		name  string
+		paths []string
+	}{
+		{"readOnly", r.ReadOnly},
+		{"readWrite", r.ReadWrite},
+		{"readExec", r.ReadExec},
+		{"readWriteExec", r.ReadWriteExec},
+	} {
+		for i, p := range list.paths {
+			if err := validatePath(p); err != nil {
+				errs = append(errs, fmt.Errorf("%s.%s[%d]: %w", field, list.name, i, err))
+			}
+		}
+	}
+	return errs
+}
+
+// validatePath accepts absolute, clean paths only: rules are applied inside
+// the container, where a relative path would depend on the working directory
+// and ".." would make the rule say something else than it reads.
+func validatePath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("path %q is not absolute: %w", p, ErrInvalid)
+	case path.Clean(p) != p || strings.Contains(p, "/../") || strings.HasSuffix(p, "/.."):
+		return fmt.Errorf("path %q is not clean (no '..', '.', '//' or trailing '/'): %w", p, ErrInvalid)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

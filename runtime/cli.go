@@ -1,0 +1,125 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kubewarden/podlock/landlock"
+	"github.com/kubewarden/podlock/runtime/interpose"
+)
+
+// Version is set at build time with -ldflags "-X ...runtime.Version=...".
+var Version = "dev"
+
+const interposeCommand = "interpose"
+
+// isPodlockCommand tells podlock's own commands from runc's: runc's
+// commands and flags are never parsed here, only handed over.
+func isPodlockCommand(args Args) bool {
+	switch args.Verb() {
+	case interposeCommand, "check":
+		return true
+	case "":
+		_, v := args.Global("version")
+		_, short := args.Global("v")
+		return !v && !short
+	}
+	return false
+}
+
+const description = `podlock-runtime is an OCI runtime for containerd and CRI-O that confines
+containers with the podlock profiles they ask for, then hands over to the
+real runtime (runc or crun). Every runc command and flag is accepted and
+passed on unchanged; create, run and exec of confined containers are
+prepared first.
+
+Configuration: /etc/podlock/config.yaml (or the file named by
+PODLOCK_CONFIG), keys:
+  runtime      real runtime, path or name in PATH  (env PODLOCK_RUNTIME;
+               default: the first runc in PATH that is not podlock-runtime)
+  profilesDir  directory of profile manifests      (env PODLOCK_PROFILES_DIR;
+               default /etc/podlock/profiles)
+  helper       the static podlock-helper binary    (env PODLOCK_HELPER;
+               default: podlock-helper next to podlock-runtime)
+
+Errors go to runc's --log file as JSON lines (level "error") and to stderr.`
+
+func runCLI(argv []string) int {
+	app := &cli.App{
+		Name:                   "podlock-runtime",
+		Usage:                  "confine containers with podlock profiles, then run them with runc",
+		Description:            description,
+		Version:                Version,
+		HideVersion:            true,
+		UseShortOptionHandling: true,
+		Commands: []*cli.Command{
+			{
+				Name:  "check",
+				Usage: "check that this node can run confined containers, and say what is missing",
+				Action: func(*cli.Context) error {
+					return check()
+				},
+			},
+			{
+				Name:      interposeCommand,
+				Usage:     "OCI createContainer hook that mounts the helper over listed binaries (run by runc)",
+				ArgsUsage: "PLAN",
+				Hidden:    true,
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("usage: %s %s PLAN", c.App.Name, interposeCommand)
+					}
+					plan, err := interpose.Read(c.Args().First())
+					if err != nil {
+						return err
+					}
+					return plan.Apply()
+				},
+			},
+		},
+	}
+	if err := app.Run(argv); err != nil {
+		fmt.Fprintf(os.Stderr, "podlock-runtime: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// check reports on everything a confined container needs from this node.
+func check() error {
+	var problems []string
+	cfg, err := LoadConfig()
+	if err != nil {
+		return err
+	}
+	if real, err := cfg.RealRuntime(); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		fmt.Printf("real runtime:    %s\n", real)
+	}
+	if helper, err := cfg.HelperPath(); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		fmt.Printf("helper:          %s\n", helper)
+	}
+	fmt.Printf("profiles dir:    %s\n", cfg.ProfilesDir)
+	abi := landlock.KernelABI()
+	fmt.Printf("Landlock ABI:    %d (podlock needs %d)\n", abi, landlock.MinABI)
+	if abi < landlock.MinABI {
+		problems = append(problems, fmt.Sprintf("kernel Landlock ABI %d is older than %d: use Linux 6.2 or later with landlock in the lsm= boot parameter", abi, landlock.MinABI))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("this node cannot run confined containers:\n  %s", strings.Join(problems, "\n  "))
+	}
+	fmt.Println("ok")
+	return nil
+}
+
+// printVersion prints podlock's version before the real runtime prints its
+// own.
+func printVersion() {
+	fmt.Printf("podlock-runtime version %s\n", Version)
+}

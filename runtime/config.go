@@ -1,0 +1,130 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is podlock-runtime's configuration file, /etc/podlock/config.yaml
+// unless PODLOCK_CONFIG names another. Every key is optional; README.md
+// documents each.
+type Config struct {
+	// Runtime is the real OCI runtime: a path, or a name looked up in PATH.
+	// Default: the first runc in PATH that is not podlock-runtime itself.
+	// Env: PODLOCK_RUNTIME.
+	Runtime string `json:"runtime,omitempty"`
+	// ProfilesDir holds LandlockProfile and SeccompProfile manifests.
+	// Default: /etc/podlock/profiles. Env: PODLOCK_PROFILES_DIR.
+	ProfilesDir string `json:"profilesDir,omitempty"`
+	// Helper is the static helper binary mounted into confined
+	// containers. Default: podlock-helper next to podlock-runtime.
+	// Env: PODLOCK_HELPER.
+	Helper string `json:"helper,omitempty"`
+}
+
+// Defaults.
+const (
+	DefaultConfigFile  = "/etc/podlock/config.yaml"
+	DefaultProfilesDir = "/etc/podlock/profiles"
+	helperName         = "podlock-helper"
+)
+
+// LoadConfig reads the configuration file (a missing default file is not
+// an error; a missing file named by PODLOCK_CONFIG is) and applies the
+// environment's overrides and the defaults.
+func LoadConfig() (*Config, error) {
+	file, explicit := os.LookupEnv("PODLOCK_CONFIG")
+	if !explicit {
+		file = DefaultConfigFile
+	}
+	var c Config
+	data, err := os.ReadFile(file)
+	switch {
+	case err == nil:
+		if err := yaml.UnmarshalStrict(data, &c); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", file, err)
+		}
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+	default:
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	for env, field := range map[string]*string{
+		"PODLOCK_RUNTIME":      &c.Runtime,
+		"PODLOCK_PROFILES_DIR": &c.ProfilesDir,
+		"PODLOCK_HELPER":       &c.Helper,
+	} {
+		if v := os.Getenv(env); v != "" {
+			*field = v
+		}
+	}
+	if c.ProfilesDir == "" {
+		c.ProfilesDir = DefaultProfilesDir
+	}
+	return &c, nil
+}
+
+// RealRuntime resolves the runtime to hand over to.
+func (c *Config) RealRuntime() (string, error) {
+	self, _ := os.Executable()
+	if c.Runtime != "" {
+		p, err := exec.LookPath(c.Runtime)
+		if err != nil {
+			return "", fmt.Errorf("real runtime %q: %w; fix runtime in %s or PODLOCK_RUNTIME", c.Runtime, err, DefaultConfigFile)
+		}
+		if sameFile(p, self) {
+			return "", fmt.Errorf("real runtime %s is podlock-runtime itself; point runtime in %s or PODLOCK_RUNTIME at runc or crun", p, DefaultConfigFile)
+		}
+		return p, nil
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, "runc")
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 || sameFile(p, self) {
+			continue
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("real runtime not found: no runc in PATH %q other than podlock-runtime; install runc or set runtime in %s or PODLOCK_RUNTIME", os.Getenv("PATH"), DefaultConfigFile)
+}
+
+// HelperPath resolves the helper binary.
+func (c *Config) HelperPath() (string, error) {
+	p := c.Helper
+	if p == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("locating %s: %w", helperName, err)
+		}
+		p = filepath.Join(filepath.Dir(self), helperName)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", fmt.Errorf("podlock helper: %w; install it next to podlock-runtime or set helper in %s", err, DefaultConfigFile)
+	}
+	if !fi.Mode().IsRegular() || fi.Mode()&0o005 != 0o005 {
+		return "", fmt.Errorf("podlock helper %s must be a regular file that every user may read and execute (mode %v)", p, fi.Mode())
+	}
+	return p, nil
+}
+
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false
+	}
+	return os.SameFile(fa, fb)
+}

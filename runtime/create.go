@@ -1,0 +1,177 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kubewarden/podlock/landlock"
+	"github.com/kubewarden/podlock/landlock/compile"
+	"github.com/kubewarden/podlock/profiles"
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/runtime/bundle"
+	"github.com/kubewarden/podlock/runtime/interpose"
+)
+
+// stateDirName is podlock's directory in the bundle. It is mounted
+// read-only at landlock.Dir, and goes away with the bundle.
+const stateDirName = "podlock"
+
+// prepareCreate confines the container of a create or run command by
+// rewriting its bundle, or leaves the bundle untouched when the container
+// asks for no profile or its profile does not name it.
+func (r *Runtime) prepareCreate(ctx context.Context) error {
+	dir, ok := r.args.VerbFlag("bundle", "b")
+	if !ok || dir == "" {
+		dir = "."
+	}
+	b, err := bundle.Open(dir)
+	if err != nil {
+		return err
+	}
+	id, err := identify(b.Spec().Annotations)
+	if errors.Is(err, errNotConfined) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if b.Spec().Process == nil || len(b.Spec().Process.Args) == 0 {
+		return fmt.Errorf("%s: config.json has no process to confine", id)
+	}
+	ref := profiles.Ref{Namespace: id.Namespace, Name: id.Profile}
+	profile, err := r.source.LandlockProfile(ctx, ref)
+	if err != nil {
+		return explainLookup(id, err)
+	}
+	spec := &profile.Spec
+	if !spec.Confines(id.Container) {
+		r.log.Debug("profile does not name the container; not confining it", "profile", ref.String(), "container", id.Container)
+		return nil
+	}
+	policy, err := r.compile(ctx, b, id, ref, spec)
+	if err != nil {
+		return fmt.Errorf("%s, LandlockProfile %s: %w", id, ref, err)
+	}
+	if err := r.install(b, policy); err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	r.log.Debug("container confined", "profile", ref.String(), "container", id.Container,
+		"binaries", len(policy.Policy.Binaries), "containerWide", policy.Policy.Container != nil, "seccomp", policy.Policy.Seccomp != "")
+	return nil
+}
+
+// confinement is everything podlock puts into a bundle.
+type confinement struct {
+	compile.Result
+	seccomp []byte // serialised seccomp program, if any
+}
+
+func (r *Runtime) compile(ctx context.Context, b *bundle.Bundle, id identity, ref profiles.Ref, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
+	p := b.Spec().Process
+	res, err := compile.Compile(spec, compile.Container{
+		Name:   id.Container,
+		Rootfs: b.Rootfs(),
+		Args:   p.Args,
+		Env:    p.Env,
+		Cwd:    p.Cwd,
+	}, landlock.KernelABI())
+	if err != nil {
+		return nil, err
+	}
+	c := &confinement{Result: *res}
+	if name, ok := spec.SeccompByContainer[id.Container]; ok {
+		if c.seccomp, err = r.compileSeccomp(ctx, ref.Namespace, name); err != nil {
+			return nil, fmt.Errorf("spec.seccompByContainer[%s]: %w", id.Container, err)
+		}
+		c.Policy.Seccomp = seccompFile
+	}
+	return c, nil
+}
+
+// install writes the policy into the bundle and rewrites config.json so
+// that the container starts confined. config.json is written last: until
+// then, the bundle is as it was.
+func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
+	helper, err := r.config.HelperPath()
+	if err != nil {
+		return err
+	}
+	state := filepath.Join(b.Dir, stateDirName)
+	if err := os.RemoveAll(state); err != nil {
+		return fmt.Errorf("clearing %s: %w", state, err)
+	}
+	// Readable by every user: the helper runs as the container's user.
+	if err := os.MkdirAll(filepath.Join(state, filepath.Base(landlock.OriginalsDir)), 0o755); err != nil {
+		return fmt.Errorf("creating podlock state in the bundle: %w", err)
+	}
+	files := map[string][]byte{filepath.Base(landlock.HelperPath): nil}
+	if files[filepath.Base(landlock.PolicyPath)], err = jsonBytes(c.Policy); err != nil {
+		return err
+	}
+	if c.seccomp != nil {
+		files[seccompFile] = c.seccomp
+	}
+	var plan *interpose.Plan
+	if len(c.Covers) > 0 {
+		plan = &interpose.Plan{Rootfs: b.Rootfs(), Helper: helper, Covers: c.Covers}
+		for i, file := range c.Originals {
+			at := landlock.Original(i)
+			plan.Originals = append(plan.Originals, interpose.Original{File: file, At: at})
+			files[filepath.Join(filepath.Base(landlock.OriginalsDir), filepath.Base(at))] = nil
+		}
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(state, name), data, 0o644); err != nil {
+			return fmt.Errorf("writing podlock state: %w", err)
+		}
+	}
+
+	spec := b.Spec()
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: landlock.Dir, Type: "bind", Source: state, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}},
+		specs.Mount{Destination: landlock.HelperPath, Type: "bind", Source: helper, Options: []string{"bind", "ro", "nosuid", "nodev"}},
+	)
+	if plan != nil {
+		planFile := filepath.Join(state, "interpose.json")
+		if err := plan.Write(planFile); err != nil {
+			return fmt.Errorf("writing podlock state: %w", err)
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("locating podlock-runtime for its hook: %w", err)
+		}
+		if spec.Hooks == nil {
+			spec.Hooks = &specs.Hooks{}
+		}
+		spec.Hooks.CreateContainer = append(spec.Hooks.CreateContainer, specs.Hook{
+			Path: self,
+			Args: []string{"podlock-runtime", interposeCommand, planFile},
+		})
+	}
+	if c.Policy.Wraps() {
+		spec.Process.Args = append([]string{landlock.HelperPath}, spec.Process.Args...)
+	}
+	// Landlock needs no_new_privs; setting it here rather than relying on
+	// the helper keeps the OCI config honest about what the container gets.
+	spec.Process.NoNewPrivileges = true
+	return b.Flush()
+}
+
+// explainLookup turns a profile lookup failure into an error that says
+// what to do about it.
+func explainLookup(id identity, err error) error {
+	switch {
+	case errors.Is(err, profiles.ErrNotFound):
+		return fmt.Errorf("%s asks for LandlockProfile %q, which does not exist in namespace %s; create the profile or remove the %s label, then recreate the pod: %w",
+			id, id.Profile, id.Namespace, v1alpha1.ProfileKey, err)
+	case errors.Is(err, profiles.ErrUnavailable):
+		return fmt.Errorf("%s asks for LandlockProfile %s/%s, which cannot be loaded now; the container is not started unconfined: %w",
+			id, id.Namespace, id.Profile, err)
+	}
+	return fmt.Errorf("%s: LandlockProfile %s/%s: %w", id, id.Namespace, id.Profile, err)
+}

@@ -1,0 +1,88 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kubewarden/podlock/profiles/dir"
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
+)
+
+// Annotations the container runtime managers set on every container. Pod
+// annotations only reach the runtime through an allow-list (containerd's
+// pod_annotations, CRI-O's allowed_annotations) that lets through
+// podlock.kubewarden.io/* and nothing else, so a pod author cannot forge
+// these.
+const (
+	criContainerType = "io.kubernetes.cri.container-type"
+	criContainerName = "io.kubernetes.cri.container-name"
+	criNamespace     = "io.kubernetes.cri.sandbox-namespace"
+	criPodName       = "io.kubernetes.cri.sandbox-name"
+
+	crioContainerType = "io.kubernetes.cri-o.ContainerType"
+	crioContainerName = "io.kubernetes.container.name"
+	crioNamespace     = "io.kubernetes.pod.namespace"
+	crioPodName       = "io.kubernetes.pod.name"
+
+	sandboxType = "sandbox"
+)
+
+// identity says which pod and container a bundle belongs to, and which
+// profile it asks for.
+type identity struct {
+	Namespace string
+	Pod       string
+	Container string
+	Profile   string
+}
+
+var errNotConfined = errors.New("container asks for no profile")
+
+// identify reads the identity from the annotations. It returns
+// errNotConfined for sandbox containers and containers without the profile
+// annotation, which podlock leaves alone.
+func identify(annotations map[string]string) (identity, error) {
+	if first(annotations, criContainerType, crioContainerType) == sandboxType {
+		return identity{}, errNotConfined
+	}
+	profile, ok := annotations[v1alpha1.ProfileKey]
+	if !ok {
+		return identity{}, errNotConfined
+	}
+	id := identity{
+		Namespace: first(annotations, criNamespace, crioNamespace),
+		Pod:       first(annotations, criPodName, crioPodName),
+		Container: first(annotations, criContainerName, crioContainerName),
+		Profile:   profile,
+	}
+	if id.Namespace == "" {
+		id.Namespace = dir.DefaultNamespace // not started by Kubernetes
+	}
+	if err := v1alpha1.ValidateName(profile); err != nil {
+		return identity{}, fmt.Errorf("annotation %s: %w", v1alpha1.ProfileKey, err)
+	}
+	if err := v1alpha1.ValidateLabel("namespace", id.Namespace); err != nil {
+		return identity{}, err
+	}
+	if id.Container == "" {
+		return identity{}, fmt.Errorf("annotation %s asks for a profile, but the container has no name: annotation %s (containerd) or %s (CRI-O) is missing",
+			v1alpha1.ProfileKey, criContainerName, crioContainerName)
+	}
+	return id, nil
+}
+
+func first(m map[string]string, keys ...string) string {
+	for _, k := range keys {
+		if v := m[k]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (id identity) String() string {
+	if id.Pod == "" {
+		return fmt.Sprintf("container %q (namespace %s)", id.Container, id.Namespace)
+	}
+	return fmt.Sprintf("container %q of pod %s/%s", id.Container, id.Namespace, id.Pod)
+}

@@ -1,0 +1,82 @@
+// Package runtime is podlock-runtime: a runc-compatible OCI runtime that
+// confines the containers that ask for a podlock profile and hands every
+// command over to the real runtime (runc or crun).
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+
+	"github.com/kubewarden/podlock/profiles"
+	"github.com/kubewarden/podlock/profiles/dir"
+)
+
+// Runtime handles one invocation.
+type Runtime struct {
+	args   Args
+	log    *slog.Logger
+	config *Config
+	source profiles.Source
+}
+
+// Main runs podlock-runtime with the given command line and returns the
+// exit code. On success it does not return: it executes the real runtime.
+func Main(argv []string) int {
+	args := ParseArgs(argv)
+	if isPodlockCommand(args) {
+		return runCLI(argv)
+	}
+	log := newLogger(args)
+	if err := run(args, log); err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	return 0
+}
+
+func run(args Args, log *slog.Logger) error {
+	cfg, err := LoadConfig()
+	if err != nil {
+		return err
+	}
+	real, err := cfg.RealRuntime()
+	if err != nil {
+		return err
+	}
+	argv := args.Argv()
+	r := &Runtime{args: args, log: log, config: cfg, source: dir.Source{Dir: cfg.ProfilesDir}}
+	switch args.Verb() {
+	case "create", "run":
+		if err := r.prepareCreate(context.Background()); err != nil {
+			return err
+		}
+	case "exec":
+		if argv, err = r.prepareExec(real); err != nil {
+			return err
+		}
+	case "":
+		printVersion() // only --version gets here; the runtime adds its own
+	}
+	return execRuntime(real, argv)
+}
+
+// execRuntime replaces this process with the real runtime: no process is
+// left behind, and the runtime's exit status, signals and stdio are the
+// caller's directly.
+func execRuntime(real string, argv []string) error {
+	args := append([]string{real}, argv[1:]...)
+	err := syscall.Exec(real, args, os.Environ())
+	return fmt.Errorf("executing the real runtime %s: %w", real, err)
+}
+
+func jsonBytes(v any) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", v, err)
+	}
+	return data, nil
+}

@@ -1,0 +1,297 @@
+// Package testenv builds what podlock's integration tests run on: the
+// podlock binaries, a busybox-static root filesystem and OCI bundles, and
+// runs containers through podlock-runtime and runc.
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Require skips the test when a need is not met, unless PODLOCK_NO_SKIP is
+// set (as `make test` does), in which case it fails: on the machines the
+// project is tested on, every test must run.
+func Require(t testing.TB, needs ...Need) {
+	t.Helper()
+	for _, n := range needs {
+		if why := n(); why != "" {
+			if os.Getenv("PODLOCK_NO_SKIP") != "" {
+				t.Fatalf("cannot run: %s (PODLOCK_NO_SKIP is set)", why)
+			}
+			t.Skipf("skipping: %s", why)
+		}
+	}
+}
+
+// A Need returns why it is not met, or "".
+type Need func() string
+
+// Root needs the tests to run as root.
+func Root() string {
+	if os.Geteuid() != 0 {
+		return "needs root"
+	}
+	return ""
+}
+
+// Program needs an executable in PATH.
+func Program(name string) Need {
+	return func() string {
+		if _, err := exec.LookPath(name); err != nil {
+			return fmt.Sprintf("needs %s in PATH (apt-get install %s)", name, name)
+		}
+		return ""
+	}
+}
+
+// Busybox needs Debian's busybox-static.
+func Busybox() string {
+	if _, err := os.Stat(busyboxPath); err != nil {
+		return "needs " + busyboxPath + " (apt-get install busybox-static)"
+	}
+	return ""
+}
+
+const busyboxPath = "/bin/busybox"
+
+// ModuleRoot is the directory of podlock's go.mod.
+func ModuleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Binaries builds podlock-runtime and podlock-helper once per test process
+// and returns the directory they are in.
+func Binaries(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "podlock-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, b := range []struct {
+			pkg string
+			env []string
+		}{
+			{"./cmd/podlock-runtime", nil},
+			{"./cmd/podlock-helper", []string{"CGO_ENABLED=0"}},
+		} {
+			cmd := exec.Command("go", "build", "-o", binDir, b.pkg)
+			cmd.Dir = ModuleRoot()
+			cmd.Env = append(os.Environ(), b.env...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+		// The helper must be readable and executable by every user.
+		buildErr = os.Chmod(binDir, 0o755)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// Rootfs builds a busybox-static root filesystem in dir: every applet as a
+// symlink in /bin, /etc files the tests read, and /opt/bin/id, a copy of
+// busybox, which is a binary distinct from /bin/busybox.
+func Rootfs(t testing.TB, dir string) {
+	t.Helper()
+	for _, d := range []string{"bin", "etc", "tmp", "proc", "dev", "sys", "opt/bin", "usr/bin", "root"} {
+		must(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	must(t, os.Chmod(filepath.Join(dir, "tmp"), 0o1777))
+	copyFile(t, busyboxPath, filepath.Join(dir, "bin", "busybox"))
+	copyFile(t, busyboxPath, filepath.Join(dir, "opt", "bin", "id"))
+	out, err := exec.Command(busyboxPath, "--list").Output()
+	must(t, err)
+	for _, applet := range strings.Fields(string(out)) {
+		if applet == "busybox" {
+			continue
+		}
+		must(t, os.Symlink("busybox", filepath.Join(dir, "bin", applet)))
+	}
+	for name, content := range map[string]string{
+		"etc/hostname": "podlock-test\n",
+		"etc/motd":     "welcome to podlock\n",
+		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+		"etc/group":    "root:x:0:\nnogroup:x:65534:\n",
+	} {
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	must(t, err)
+	must(t, os.WriteFile(to, data, 0o755))
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Bundle is an OCI bundle for a test container.
+type Bundle struct {
+	Dir  string
+	Spec *specs.Spec
+}
+
+// NewBundle makes a bundle with a fresh busybox rootfs and runc's default
+// spec, changed for tests: no terminal, a writable rootfs and args.
+func NewBundle(t testing.TB, args ...string) *Bundle {
+	t.Helper()
+	dir := t.TempDir()
+	must(t, os.Chmod(dir, 0o755))
+	Rootfs(t, filepath.Join(dir, "rootfs"))
+	cmd := exec.Command("runc", "spec", "--bundle", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("runc spec: %v: %s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	must(t, err)
+	var spec specs.Spec
+	must(t, json.Unmarshal(data, &spec))
+	spec.Process.Terminal = false
+	spec.Process.Args = args
+	spec.Root.Readonly = false
+	spec.Hostname = "podlock-test"
+	return &Bundle{Dir: dir, Spec: &spec}
+}
+
+// Annotate sets the annotations containerd's CRI plugin sets for a
+// container named container in namespace, and the profile annotation when
+// profile is not empty.
+func (b *Bundle) Annotate(namespace, container, profile string) *Bundle {
+	if b.Spec.Annotations == nil {
+		b.Spec.Annotations = map[string]string{}
+	}
+	b.Spec.Annotations["io.kubernetes.cri.container-type"] = "container"
+	b.Spec.Annotations["io.kubernetes.cri.container-name"] = container
+	b.Spec.Annotations["io.kubernetes.cri.sandbox-namespace"] = namespace
+	b.Spec.Annotations["io.kubernetes.cri.sandbox-name"] = "test-pod"
+	if profile != "" {
+		b.Spec.Annotations["podlock.kubewarden.io/profile"] = profile
+	}
+	return b
+}
+
+// Write stores the spec as config.json and returns its bytes.
+func (b *Bundle) Write(t testing.TB) []byte {
+	t.Helper()
+	data, err := json.MarshalIndent(b.Spec, "", "\t")
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(b.Dir, "config.json"), data, 0o644))
+	return data
+}
+
+// Config returns the current config.json.
+func (b *Bundle) Config(t testing.TB) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(b.Dir, "config.json"))
+	must(t, err)
+	return data
+}
+
+// Runtime runs OCI runtime commands against one state root.
+type Runtime struct {
+	// Binary is the runtime executed: podlock-runtime, runc or crun.
+	Binary string
+	// Root is the state directory (--root), Log the --log file.
+	Root, Log string
+	// Env is added to the environment of every command.
+	Env []string
+}
+
+// NewRuntime returns a Runtime with a private state root and log file,
+// and deletes its leftover containers at the end of the test.
+func NewRuntime(t testing.TB, binary string, env ...string) *Runtime {
+	t.Helper()
+	dir := t.TempDir()
+	r := &Runtime{Binary: binary, Root: filepath.Join(dir, "state"), Log: filepath.Join(dir, "log.json"), Env: env}
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(r.Root)
+		for _, e := range entries {
+			exec.Command("runc", "--root", r.Root, "delete", "--force", e.Name()).Run()
+		}
+	})
+	return r
+}
+
+// Result is the outcome of one runtime command.
+type Result struct {
+	Stdout, Stderr string
+	Err            error
+}
+
+// Command runs the runtime with the global flags containerd passes, then
+// args.
+func (r *Runtime) Command(args ...string) Result {
+	all := append([]string{"--root", r.Root, "--log", r.Log, "--log-format", "json"}, args...)
+	cmd := exec.Command(r.Binary, all...)
+	cmd.Env = append(os.Environ(), r.Env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+}
+
+// Run runs a container to completion (`run`), deletes it, and returns what
+// it printed.
+func (r *Runtime) Run(b *Bundle, id string) Result {
+	res := r.Command("run", "--bundle", b.Dir, id)
+	exec.Command("runc", "--root", r.Root, "delete", "--force", id).Run()
+	return res
+}
+
+// LogErrors returns the msg of every "error" line in the --log file, as
+// containerd would read them.
+func (r *Runtime) LogErrors(t testing.TB) []string {
+	t.Helper()
+	data, err := os.ReadFile(r.Log)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	must(t, err)
+	var msgs []string
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		var entry struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal(line, &entry) == nil && entry.Level == "error" {
+			msgs = append(msgs, entry.Msg)
+		}
+	}
+	return msgs
+}
+
+// Lines splits output into lines, without the trailing empty one.
+func Lines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}

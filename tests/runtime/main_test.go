@@ -1,0 +1,54 @@
+// Package runtime_test drives podlock-runtime with real runc containers on
+// a busybox-static root filesystem.
+package runtime_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kubewarden/podlock/tests/internal/testenv"
+)
+
+// env is one test's podlock installation: a profiles directory and a
+// podlock-runtime that reads it.
+type env struct {
+	t        *testing.T
+	profiles string
+	rt       *testenv.Runtime
+}
+
+func newEnv(t *testing.T, extraEnv ...string) *env {
+	t.Helper()
+	testenv.Require(t, testenv.Root, testenv.Program("runc"), testenv.Busybox)
+	bin := testenv.Binaries(t)
+	profiles := t.TempDir()
+	vars := append([]string{
+		"PODLOCK_CONFIG=" + filepath.Join(profiles, "no-config.yaml"),
+		"PODLOCK_PROFILES_DIR=" + profiles,
+		"PODLOCK_RUNTIME=runc",
+	}, extraEnv...)
+	// An explicit PODLOCK_CONFIG that does not exist is an error: use an
+	// empty file instead.
+	if err := os.WriteFile(filepath.Join(profiles, "no-config.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, profiles: profiles, rt: testenv.NewRuntime(t, filepath.Join(bin, "podlock-runtime"), vars...)}
+}
+
+// profile writes a manifest into the profiles directory.
+func (e *env) profile(name, manifest string) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.profiles, name+".yaml"), []byte(strings.TrimLeft(manifest, "\n")), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func wantLines(t *testing.T, what, got string, want []string) {
+	t.Helper()
+	lines := testenv.Lines(got)
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\n got: %q\nwant: %q", what, lines, want)
+	}
+}

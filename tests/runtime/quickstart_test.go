@@ -1,0 +1,75 @@
+package runtime_test
+
+import (
+	"testing"
+
+	"github.com/kubewarden/podlock/tests/internal/testenv"
+)
+
+// The quickstart of the seed's product, on busybox: /bin/sh may execute a
+// few applets, write /tmp and read two files of /etc.
+const quickstartProfile = `
+apiVersion: podlock.kubewarden.io/v1alpha1
+kind: LandlockProfile
+metadata:
+  name: demo
+  namespace: default
+spec:
+  profilesByContainer:
+    app:
+      /bin/sh:
+        readExec: [/bin/echo, /bin/cat, /bin/cp, /bin/sleep]
+        readWrite: [/tmp]
+        readOnly: [/etc/hostname, /etc/motd]
+`
+
+const quickstartScript = `
+cat /etc/hostname
+/opt/bin/id
+cp /etc/motd /motd
+cp /etc/motd /tmp && echo copied motd to /tmp
+cp /etc/passwd /tmp
+echo done
+`
+
+func TestQuickstart(t *testing.T) {
+	e := newEnv(t)
+	e.profile("demo", quickstartProfile)
+	b := testenv.NewBundle(t, "sh", "-c", quickstartScript).Annotate("default", "app", "demo")
+	b.Write(t)
+
+	res := e.rt.Run(b, "quickstart")
+	if res.Err != nil {
+		t.Fatalf("run: %v\nstderr: %s\nlog: %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+	}
+	wantLines(t, "stdout", res.Stdout, []string{
+		"podlock-test",
+		"copied motd to /tmp",
+		"done",
+	})
+	wantLines(t, "stderr", res.Stderr, []string{
+		"sh: /opt/bin/id: Permission denied",
+		"cp: can't create '/motd': Permission denied",
+		"cp: can't open '/etc/passwd': Permission denied",
+	})
+}
+
+// Without the profile annotation the same script runs unconfined.
+func TestQuickstartUnconfinedWithoutAnnotation(t *testing.T) {
+	e := newEnv(t)
+	e.profile("demo", quickstartProfile)
+	b := testenv.NewBundle(t, "sh", "-c", quickstartScript).Annotate("default", "app", "")
+	b.Write(t)
+
+	res := e.rt.Run(b, "unconfined")
+	if res.Err != nil {
+		t.Fatalf("run: %v\nstderr: %s", res.Err, res.Stderr)
+	}
+	wantLines(t, "stdout", res.Stdout, []string{
+		"podlock-test",
+		"uid=0(root) gid=0(root)",
+		"copied motd to /tmp",
+		"done",
+	})
+	wantLines(t, "stderr", res.Stderr, nil)
+}
