@@ -173,5 +173,5 @@ func explainLookup(id identity, err error) error {
 		return fmt.Errorf("%s asks for LandlockProfile %s/%s, which cannot be loaded now; the container is not started unconfined: %w",
 			id, id.Namespace, id.Profile, err)
 	}
-	return fmt.Errorf("%s: LandlockProfile %s/%s: %w", id, id.Namespace, id.Profile, err)
+	return fmt.Errorf("%s: %w", id, err)
 }

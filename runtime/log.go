@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -31,9 +32,23 @@ func newLogger(args Args) *slog.Logger {
 			}
 		}
 	}
-	handlers = append(handlers, slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError, ReplaceAttr: runcStyle}))
+	handlers = append(handlers, stderrHandler{})
 	return slog.New(fanout(handlers))
 }
+
+// stderrHandler writes errors as one plain line, for a person running the
+// command by hand.
+type stderrHandler struct{}
+
+func (stderrHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+
+func (stderrHandler) Handle(_ context.Context, r slog.Record) error {
+	_, err := fmt.Fprintf(os.Stderr, "podlock-runtime: %s\n", r.Message)
+	return err
+}
+
+func (h stderrHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h stderrHandler) WithGroup(string) slog.Handler      { return h }
 
 func runcStyle(groups []string, a slog.Attr) slog.Attr {
 	if len(groups) == 0 && a.Key == slog.LevelKey {

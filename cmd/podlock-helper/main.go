@@ -17,19 +17,12 @@ import (
 	"fmt"
 	"os"
 	osexec "os/exec"
-	goruntime "runtime"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
+	"path"
+	"syscall"
 
 	"github.com/kubewarden/podlock/landlock"
+	"github.com/kubewarden/podlock/seccomp"
 )
-
-func init() {
-	// Seccomp filters are per thread: load on this one, then execve from
-	// it.
-	goruntime.LockOSThread()
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -66,60 +59,33 @@ func run() error {
 		}
 		target, rules = binary.Exec, &binary.Rules
 	}
-	exec, err := prepareExec(target, argv, os.Environ())
-	if err != nil {
-		return err
+	var filter *seccomp.Program
+	if policy.Seccomp != "" && self == landlock.HelperPath {
+		if filter, err = readFilter(policy.Seccomp); err != nil {
+			return err
+		}
 	}
 	if rules != nil {
 		if err := rules.Restrict(policy.ABI, policy.BestEffort); err != nil {
 			return fmt.Errorf("confining %s: %w", self, err)
 		}
 	}
-	return exec.run()
+	// The filter comes last, right before execve: the helper itself
+	// must not run under a filter written for the program.
+	if filter != nil {
+		return seccomp.Exec(*filter, target, argv, os.Environ())
+	}
+	return fmt.Errorf("executing %s: %w", target, syscall.Exec(target, argv, os.Environ()))
 }
 
-// execve is prepared in full before the process is confined, so that
-// nothing between the seccomp filter and the system call allocates or makes
-// another system call that the filter might refuse.
-type execve struct {
-	path *byte
-	argv []*byte
-	env  []*byte
-	name string
-}
-
-func prepareExec(target string, argv, env []string) (*execve, error) {
-	path, err := unix.BytePtrFromString(target)
+func readFilter(name string) (*seccomp.Program, error) {
+	data, err := os.ReadFile(path.Join(landlock.Dir, path.Base(name)))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading seccomp filter: %w", err)
 	}
-	e := &execve{path: path, name: target}
-	if e.argv, err = cStrings(argv); err != nil {
-		return nil, err
+	var p seccomp.Program
+	if err := p.UnmarshalBinary(data); err != nil {
+		return nil, fmt.Errorf("reading seccomp filter %s: %w", name, err)
 	}
-	if e.env, err = cStrings(env); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-func cStrings(ss []string) ([]*byte, error) {
-	out := make([]*byte, len(ss)+1) // NULL-terminated
-	for i, s := range ss {
-		p, err := unix.BytePtrFromString(s)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = p
-	}
-	return out, nil
-}
-
-func (e *execve) run() error {
-	_, _, errno := unix.RawSyscall(unix.SYS_EXECVE,
-		uintptr(unsafe.Pointer(e.path)),
-		uintptr(unsafe.Pointer(&e.argv[0])),
-		uintptr(unsafe.Pointer(&e.env[0])))
-	goruntime.KeepAlive(e)
-	return fmt.Errorf("executing %s: %w", e.name, errno)
+	return &p, nil
 }

@@ -41,7 +41,7 @@ func (s Source) LandlockProfile(_ context.Context, ref profiles.Ref) (*v1alpha1.
 		return nil, err
 	}
 	if err := found.Spec.Validate(); err != nil {
-		return nil, fmt.Errorf("LandlockProfile %s in %s: %w", ref, s.Dir, err)
+		return nil, fmt.Errorf("LandlockProfile %s (in %s): %w", ref, s.Dir, err)
 	}
 	return found, nil
 }

@@ -24,7 +24,9 @@ type SeccompProfileSpec struct {
 	// +optional
 	Architectures []Arch `json:"architectures,omitempty"`
 
-	// Syscalls are the rules, applied in order of decreasing strictness.
+	// Syscalls are the rules. A later rule without argument conditions
+	// overrides the earlier rules for the same system call, so the rules of
+	// a profile override those of its base profile.
 	// +optional
 	Syscalls []SyscallRule `json:"syscalls,omitempty"`
 
@@ -73,7 +75,9 @@ type ArgCondition struct {
 	// Index of the argument, 0 to 5.
 	Index uint   `json:"index"`
 	Value uint64 `json:"value"`
-	// ValueTwo is the mask of SCMP_CMP_MASKED_EQ.
+	// ValueTwo is used by SCMP_CMP_MASKED_EQ only, which matches when
+	// (argument & Value) == ValueTwo: Value is the mask, as in OCI and
+	// libseccomp.
 	// +optional
 	ValueTwo uint64   `json:"valueTwo,omitempty"`
 	Op       Operator `json:"op"`

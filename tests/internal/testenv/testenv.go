@@ -246,15 +246,29 @@ type Result struct {
 }
 
 // Command runs the runtime with the global flags containerd passes, then
-// args.
+// args. Output goes through files, not pipes: a detached container keeps
+// the runtime's stdio open long after the command returns.
 func (r *Runtime) Command(args ...string) Result {
 	all := append([]string{"--root", r.Root, "--log", r.Log, "--log-format", "json"}, args...)
 	cmd := exec.Command(r.Binary, all...)
 	cmd.Env = append(os.Environ(), r.Env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+	stdout, err := os.CreateTemp("", "podlock-stdout-")
+	if err != nil {
+		return Result{Err: err}
+	}
+	defer os.Remove(stdout.Name())
+	defer stdout.Close()
+	stderr, err := os.CreateTemp("", "podlock-stderr-")
+	if err != nil {
+		return Result{Err: err}
+	}
+	defer os.Remove(stderr.Name())
+	defer stderr.Close()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err = cmd.Run()
+	out, _ := os.ReadFile(stdout.Name())
+	errOut, _ := os.ReadFile(stderr.Name())
+	return Result{Stdout: string(out), Stderr: string(errOut), Err: err}
 }
 
 // Run runs a container to completion (`run`), deletes it, and returns what

@@ -1,0 +1,219 @@
+package kube
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+const nodeUser = "system:node:podlock-test"
+
+func TestControlPlane(t *testing.T) {
+	cp := StartControlPlane(t, Options{Tokens: map[string][]string{nodeUser: {"podlock:nodes"}}})
+
+	if !strings.HasPrefix(cp.URL(), "https://127.0.0.1:") {
+		t.Errorf("URL() = %q, want https://127.0.0.1:PORT", cp.URL())
+	}
+	if !strings.Contains(string(cp.CACert()), "BEGIN CERTIFICATE") {
+		t.Errorf("CACert() is not a PEM certificate: %q", cp.CACert())
+	}
+
+	// A namespace as JSON, a ConfigMap as YAML.
+	mustDo(t, cp, http.MethodPost, "/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"podlock-test"}}`, http.StatusCreated)
+	mustDo(t, cp, http.MethodPost, "/api/v1/namespaces/podlock-test/configmaps", `
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: demo
+data:
+  key: value
+`, http.StatusCreated)
+	mustDo(t, cp, http.MethodPost, "/api/v1/namespaces/podlock-test/secrets", `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"stringData":{"k":"v"}}`, http.StatusCreated)
+	body := mustDo(t, cp, http.MethodGet, "/api/v1/namespaces/podlock-test/configmaps/demo", "", http.StatusOK)
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := json.Unmarshal(body, &cm); err != nil || cm.Data["key"] != "value" {
+		t.Fatalf("configmap demo: %v %s", err, body)
+	}
+
+	// The node identity may read configmaps (granted below) and nothing else.
+	cp.Apply(t, []byte(`
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: podlock-test-read-configmaps
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
+---
+# a comment-only document is skipped
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: podlock-test-read-configmaps
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: podlock-test-read-configmaps
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: Group
+  name: podlock:nodes
+`))
+	// Apply twice: server-side apply updates in place.
+	cp.Apply(t, []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied","namespace":"podlock-test"},"data":{"a":"1"}}`))
+	cp.Apply(t, []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied","namespace":"podlock-test"},"data":{"a":"2"}}`))
+	body = mustDo(t, cp, http.MethodGet, "/api/v1/namespaces/podlock-test/configmaps/applied", "", http.StatusOK)
+	if !strings.Contains(string(body), `"a":"2"`) {
+		t.Errorf("applied configmap: %s", body)
+	}
+
+	tok := cp.Token(nodeUser)
+	for _, c := range []struct {
+		token, path string
+		want        int
+	}{
+		{tok, "/api/v1/namespaces/podlock-test/configmaps/demo", http.StatusOK},
+		{tok, "/api/v1/namespaces/podlock-test/secrets", http.StatusForbidden},
+		{tok, "/api/v1/namespaces/podlock-test/secrets/s", http.StatusForbidden},
+		{"not-a-token", "/api/v1/namespaces/podlock-test/configmaps/demo", http.StatusUnauthorized},
+		{cp.AdminToken(), "/api/v1/namespaces/podlock-test/secrets/s", http.StatusOK},
+	} {
+		status, body, err := cp.DoAs(c.token, http.MethodGet, c.path, nil)
+		if err != nil || status != c.want {
+			t.Errorf("GET %s: %d %v %s, want %d", c.path, status, err, body, c.want)
+		}
+	}
+
+	// A kubeconfig for the node identity.
+	kc := filepath.Join(t.TempDir(), "node.kubeconfig")
+	if err := cp.WriteKubeconfig(kc, nodeUser, tok); err != nil {
+		t.Fatal(err)
+	}
+	checkKubeconfig(t, kc, cp.URL(), nodeUser, tok, cp.CACert())
+
+	// Stop and restart the apiserver: etcd keeps the data, the URL and
+	// the certificate stay.
+	url, ca := cp.URL(), string(cp.CACert())
+	cp.Stop()
+	if status, _, err := cp.Do(http.MethodGet, "/api/v1/namespaces/podlock-test/configmaps/demo", nil); err == nil {
+		t.Fatalf("a stopped apiserver answered %d", status)
+	}
+	cp.Restart()
+	if cp.URL() != url || string(cp.CACert()) != ca {
+		t.Errorf("Restart changed the URL or the certificate")
+	}
+	status, _, err := cp.DoAs(tok, http.MethodGet, "/api/v1/namespaces/podlock-test/configmaps/demo", nil)
+	if err != nil || status != http.StatusOK {
+		t.Errorf("after Restart: %d %v", status, err)
+	}
+}
+
+func mustDo(t *testing.T, cp *ControlPlane, method, path, body string, want int) []byte {
+	t.Helper()
+	var b []byte
+	if body != "" {
+		b = []byte(body)
+	}
+	status, resp, err := cp.Do(method, path, b)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if status != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, status, resp, want)
+	}
+	return resp
+}
+
+func checkKubeconfig(t *testing.T, path, server, user, token string, ca []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kc struct {
+		Clusters []struct {
+			Cluster struct {
+				Server string `json:"server"`
+				CAData []byte `json:"certificate-authority-data"`
+			} `json:"cluster"`
+		} `json:"clusters"`
+		Users []struct {
+			Name string `json:"name"`
+			User struct {
+				Token string `json:"token"`
+			} `json:"user"`
+		} `json:"users"`
+		CurrentContext string `json:"current-context"`
+	}
+	if err := yaml.Unmarshal(data, &kc); err != nil {
+		t.Fatalf("kubeconfig: %v\n%s", err, data)
+	}
+	if len(kc.Clusters) != 1 || kc.Clusters[0].Cluster.Server != server || string(kc.Clusters[0].Cluster.CAData) != string(ca) ||
+		len(kc.Users) != 1 || kc.Users[0].Name != user || kc.Users[0].User.Token != token || kc.CurrentContext == "" {
+		t.Errorf("kubeconfig:\n%s", data)
+	}
+}
+
+func TestSplitManifest(t *testing.T) {
+	objs, err := splitManifest([]byte(`
+# leading comment
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: a
+---
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: b, namespace: a}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: c, namespace: a}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range objs {
+		var m objectMeta
+		if err := json.Unmarshal(o, &m); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, m.Kind+"/"+m.Metadata.Name)
+	}
+	if got := strings.Join(names, " "); got != "Namespace/a ConfigMap/b ConfigMap/c" {
+		t.Errorf("splitManifest: %s", got)
+	}
+}
+
+func TestToolsDir(t *testing.T) {
+	t.Setenv("PODLOCK_TOOLS_DIR", "")
+	t.Setenv("PODLOCK_TOOLS_CACHE", "")
+	want := filepath.Join(repoRoot(), ".cache", "tools", "bin")
+	if got := ToolsDir(); got != want {
+		t.Errorf("ToolsDir() = %s, want %s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot(), "go.mod")); err != nil {
+		t.Errorf("repoRoot() = %s: %v", repoRoot(), err)
+	}
+	t.Setenv("PODLOCK_TOOLS_CACHE", "/x")
+	if got := ToolsDir(); got != "/x/bin" {
+		t.Errorf("ToolsDir() with PODLOCK_TOOLS_CACHE=/x: %s", got)
+	}
+	t.Setenv("PODLOCK_TOOLS_DIR", "/y")
+	if got := ToolsDir(); got != "/y" {
+		t.Errorf("ToolsDir() with PODLOCK_TOOLS_DIR=/y: %s", got)
+	}
+}
