@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubewarden/podlock/profiles"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/seccomp/oci"
 )
 
 // DefaultNamespace is the namespace of a manifest that names none, as
@@ -46,15 +47,41 @@ func (s Source) LandlockProfile(_ context.Context, ref profiles.Ref) (*v1alpha1.
 	return found, nil
 }
 
-// SeccompProfile implements profiles.Source.
+// SeccompProfile implements profiles.Source. A SeccompProfile manifest of
+// the namespace comes first; failing that, an OCI or Docker seccomp JSON
+// file named <name>.json in the seccomp/ subdirectory, which the node's
+// administrator put there for every namespace, the way the kubelet's
+// localhost profiles are.
 func (s Source) SeccompProfile(_ context.Context, ref profiles.Ref) (*v1alpha1.SeccompProfile, error) {
 	var found *v1alpha1.SeccompProfile
 	err := s.find(v1alpha1.KindSeccompProfile, ref, func(doc []byte) error {
 		found = new(v1alpha1.SeccompProfile)
 		return v1alpha1.Decode(doc, found, &found.Spec)
 	})
-	return found, err
+	if !errors.Is(err, profiles.ErrNotFound) {
+		return found, err
+	}
+	file := filepath.Join(s.Dir, SeccompDir, ref.Name+".json")
+	data, ferr := os.ReadFile(file)
+	if errors.Is(ferr, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w, nor %s", err, file)
+	}
+	if ferr != nil {
+		return nil, fmt.Errorf("%s %s: %w: %w", v1alpha1.KindSeccompProfile, ref, ferr, profiles.ErrUnavailable)
+	}
+	spec, ierr := oci.Import(data)
+	if ierr != nil {
+		return nil, fmt.Errorf("%s: %w", file, ierr)
+	}
+	return &v1alpha1.SeccompProfile{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindSeccompProfile},
+		Metadata: v1alpha1.ObjectMeta{Name: ref.Name, Namespace: ref.Namespace},
+		Spec:     *spec,
+	}, nil
 }
+
+// SeccompDir is the subdirectory of node-local seccomp JSON profiles.
+const SeccompDir = "seccomp"
 
 // find calls decode with the JSON of the one document of the given kind and
 // name. A file that cannot be read or parsed fails every lookup: it may hold
