@@ -222,6 +222,9 @@ type Runtime struct {
 	Root, Log string
 	// Env is added to the environment of every command.
 	Env []string
+	// Globals are global flags given before the command, after those
+	// containerd gives.
+	Globals []string
 }
 
 // NewRuntime returns a Runtime with a private state root and log file,
@@ -233,7 +236,7 @@ func NewRuntime(t testing.TB, binary string, env ...string) *Runtime {
 	t.Cleanup(func() {
 		entries, _ := os.ReadDir(r.Root)
 		for _, e := range entries {
-			exec.Command("runc", "--root", r.Root, "delete", "--force", e.Name()).Run()
+			r.Command("delete", "--force", e.Name())
 		}
 	})
 	return r
@@ -249,7 +252,8 @@ type Result struct {
 // args. Output goes through files, not pipes: a detached container keeps
 // the runtime's stdio open long after the command returns.
 func (r *Runtime) Command(args ...string) Result {
-	all := append([]string{"--root", r.Root, "--log", r.Log, "--log-format", "json"}, args...)
+	all := append([]string{"--root", r.Root, "--log", r.Log, "--log-format", "json"}, r.Globals...)
+	all = append(all, args...)
 	cmd := exec.Command(r.Binary, all...)
 	cmd.Env = append(os.Environ(), r.Env...)
 	stdout, err := os.CreateTemp("", "podlock-stdout-")
@@ -275,7 +279,7 @@ func (r *Runtime) Command(args ...string) Result {
 // it printed.
 func (r *Runtime) Run(b *Bundle, id string) Result {
 	res := r.Command("run", "--bundle", b.Dir, id)
-	exec.Command("runc", "--root", r.Root, "delete", "--force", id).Run()
+	r.Command("delete", "--force", id)
 	return res
 }
 

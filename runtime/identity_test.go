@@ -1,0 +1,161 @@
+package runtime
+
+import (
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
+)
+
+func TestIdentify(t *testing.T) {
+	containerd := map[string]string{
+		"io.kubernetes.cri.container-type":    "container",
+		"io.kubernetes.cri.container-name":    "app",
+		"io.kubernetes.cri.sandbox-namespace": "team-a",
+		"io.kubernetes.cri.sandbox-name":      "web-0",
+		v1alpha1.ProfileKey:                   "strict",
+	}
+	crio := map[string]string{
+		"io.kubernetes.cri-o.ContainerType": "container",
+		"io.kubernetes.container.name":      "app",
+		"io.kubernetes.pod.namespace":       "team-b",
+		"io.kubernetes.pod.name":            "web-1",
+		v1alpha1.ProfileKey:                 "strict.v2",
+	}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := maps.Clone(base)
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				delete(m, kv[i])
+			} else {
+				m[kv[i]] = kv[i+1]
+			}
+		}
+		return m
+	}
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        identity
+		wantErr     error  // checked with errors.Is
+		errContains string // checked when wantErr is nil and an error is expected
+	}{
+		{
+			name:        "containerd",
+			annotations: containerd,
+			want:        identity{Namespace: "team-a", Pod: "web-0", Container: "app", Profile: "strict"},
+		},
+		{
+			name:        "CRI-O",
+			annotations: crio,
+			want:        identity{Namespace: "team-b", Pod: "web-1", Container: "app", Profile: "strict.v2"},
+		},
+		{
+			name:        "containerd sandbox",
+			annotations: with(containerd, "io.kubernetes.cri.container-type", "sandbox"),
+			wantErr:     errNotConfined,
+		},
+		{
+			name:        "CRI-O sandbox",
+			annotations: with(crio, "io.kubernetes.cri-o.ContainerType", "sandbox"),
+			wantErr:     errNotConfined,
+		},
+		{
+			name:        "sandbox with no container name",
+			annotations: with(containerd, "io.kubernetes.cri.container-type", "sandbox", "io.kubernetes.cri.container-name", ""),
+			wantErr:     errNotConfined,
+		},
+		{
+			name:        "no profile annotation",
+			annotations: with(containerd, v1alpha1.ProfileKey, ""),
+			wantErr:     errNotConfined,
+		},
+		{
+			name:        "no annotations at all",
+			annotations: nil,
+			wantErr:     errNotConfined,
+		},
+		{
+			name:        "empty profile annotation",
+			annotations: map[string]string{v1alpha1.ProfileKey: "", "io.kubernetes.cri.container-name": "app"},
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
+			name:        "invalid profile name",
+			annotations: with(containerd, v1alpha1.ProfileKey, "../etc"),
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
+			name:        "upper-case profile name",
+			annotations: with(containerd, v1alpha1.ProfileKey, "Strict"),
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
+			name:        "invalid namespace",
+			annotations: with(containerd, "io.kubernetes.cri.sandbox-namespace", "a/b"),
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
+			name:        "containerd, no container name",
+			annotations: with(containerd, "io.kubernetes.cri.container-name", ""),
+			errContains: "io.kubernetes.cri.container-name",
+		},
+		{
+			name:        "CRI-O, no container name",
+			annotations: with(crio, "io.kubernetes.container.name", ""),
+			errContains: "io.kubernetes.container.name",
+		},
+		{
+			name:        "not started by Kubernetes: default namespace",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", "io.kubernetes.cri.container-name": "app"},
+			want:        identity{Namespace: "default", Container: "app", Profile: "strict"},
+		},
+		{
+			name:        "containerd keys win over CRI-O keys",
+			annotations: with(containerd, "io.kubernetes.container.name", "other", "io.kubernetes.pod.namespace", "other"),
+			want:        identity{Namespace: "team-a", Pod: "web-0", Container: "app", Profile: "strict"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := identify(tt.annotations)
+			switch {
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("identify() error = %v, want %v", err, tt.wantErr)
+				}
+			case tt.errContains != "":
+				if err == nil || !strings.Contains(err.Error(), tt.errContains) {
+					t.Fatalf("identify() error = %v, want one naming %s", err, tt.errContains)
+				}
+				if errors.Is(err, errNotConfined) {
+					t.Fatalf("identify() error = %v must not let the container run unconfined", err)
+				}
+			default:
+				if err != nil {
+					t.Fatalf("identify() error = %v", err)
+				}
+				if got != tt.want {
+					t.Errorf("identify() = %+v, want %+v", got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestIdentityString(t *testing.T) {
+	tests := []struct {
+		id   identity
+		want string
+	}{
+		{identity{Namespace: "ns", Pod: "p", Container: "c"}, `container "c" of pod ns/p`},
+		{identity{Namespace: "default", Container: "c"}, `container "c" (namespace default)`},
+	}
+	for _, tt := range tests {
+		if got := tt.id.String(); got != tt.want {
+			t.Errorf("%+v.String() = %q, want %q", tt.id, got, tt.want)
+		}
+	}
+}
