@@ -33,14 +33,14 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := identify(b.Spec().Annotations)
+	id, err := identify(b.Annotations())
 	if errors.Is(err, errNotConfined) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if b.Spec().Process == nil || len(b.Spec().Process.Args) == 0 {
+	if b.Process() == nil || len(b.Process().Args) == 0 {
 		return fmt.Errorf("%s: config.json has no process to confine", id)
 	}
 	ref := profiles.Ref{Namespace: id.Namespace, Name: id.Profile}
@@ -72,7 +72,7 @@ type confinement struct {
 }
 
 func (r *Runtime) compile(ctx context.Context, b *bundle.Bundle, id identity, ref profiles.Ref, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
-	p := b.Spec().Process
+	p := b.Process()
 	res, err := compile.Compile(spec, compile.Container{
 		Name:   id.Container,
 		Rootfs: b.Rootfs(),
@@ -131,11 +131,13 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 		}
 	}
 
-	spec := b.Spec()
-	spec.Mounts = append(spec.Mounts,
-		specs.Mount{Destination: landlock.Dir, Type: "bind", Source: state, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}},
-		specs.Mount{Destination: landlock.HelperPath, Type: "bind", Source: helper, Options: []string{"bind", "ro", "nosuid", "nodev"}},
-	)
+	mounts := []specs.Mount{
+		{Destination: landlock.Dir, Type: "bind", Source: state, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}},
+		{Destination: landlock.HelperPath, Type: "bind", Source: helper, Options: []string{"bind", "ro", "nosuid", "nodev"}},
+	}
+	if err := b.AddMounts(mounts...); err != nil {
+		return err
+	}
 	if plan != nil {
 		planFile := filepath.Join(state, "interpose.json")
 		if err := plan.Write(planFile); err != nil {
@@ -145,20 +147,24 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 		if err != nil {
 			return fmt.Errorf("locating podlock-runtime for its hook: %w", err)
 		}
-		if spec.Hooks == nil {
-			spec.Hooks = &specs.Hooks{}
+		hook := specs.Hook{Path: self, Args: []string{"podlock-runtime", interposeCommand, planFile}}
+		if err := b.AddCreateContainerHooks(hook); err != nil {
+			return err
 		}
-		spec.Hooks.CreateContainer = append(spec.Hooks.CreateContainer, specs.Hook{
-			Path: self,
-			Args: []string{"podlock-runtime", interposeCommand, planFile},
-		})
 	}
-	if c.Policy.Wraps() {
-		spec.Process.Args = append([]string{landlock.HelperPath}, spec.Process.Args...)
+	err = b.EditProcess(func(p bundle.ProcessEditor) error {
+		// Landlock needs no_new_privs; setting it here rather than
+		// relying on the helper keeps the OCI config honest about what
+		// the container gets.
+		p.SetNoNewPrivileges()
+		if c.Policy.Wraps() {
+			return p.PrependArgs(landlock.HelperPath)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	// Landlock needs no_new_privs; setting it here rather than relying on
-	// the helper keeps the OCI config honest about what the container gets.
-	spec.Process.NoNewPrivileges = true
 	return b.Flush()
 }
 

@@ -56,28 +56,10 @@ func (r *Runtime) prepareExec(real string) ([]string, error) {
 // wrapProcessFile rewrites the process of `runc exec --process FILE`, which
 // runc reads instead of config.json's process.
 func wrapProcessFile(file string) error {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("reading exec process: %w", err)
-	}
-	var p specs.Process
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return fmt.Errorf("parsing exec process %s: %w", file, err)
-	}
-	if len(p.Args) == 0 {
-		return fmt.Errorf("exec process %s has no args", file)
-	}
-	p.Args = append([]string{landlock.HelperPath}, p.Args...)
-	p.NoNewPrivileges = true
-	data, err := bundle.Merge(raw, &p)
-	if err != nil {
-		return fmt.Errorf("updating exec process %s: %w", file, err)
-	}
-	fi, err := os.Stat(file)
-	if err != nil {
-		return err
-	}
-	return bundle.WriteFileAtomic(file, data, fi.Mode().Perm())
+	return bundle.EditProcessFile(file, func(p bundle.ProcessEditor) error {
+		p.SetNoNewPrivileges()
+		return p.PrependArgs(landlock.HelperPath)
+	})
 }
 
 // bundleOf asks the real runtime where the container's bundle is: runc and

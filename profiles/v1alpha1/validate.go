@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -12,16 +11,38 @@ import (
 // ErrInvalid is the class of every validation error of this package.
 var ErrInvalid = errors.New("invalid")
 
-var (
-	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-)
+// isLabel reports whether s is a DNS-1123 label: lower-case alphanumerics
+// and '-', starting and ending with an alphanumeric. It is written out
+// rather than a regular expression because compiling one costs every start
+// of podlock-runtime.
+func isLabel(s string) bool {
+	if s == "" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isSubdomain reports whether s is labels joined by dots.
+func isSubdomain(s string) bool {
+	for _, label := range strings.Split(s, ".") {
+		if !isLabel(label) {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateName checks that name is a DNS-1123 subdomain, which is what the
 // API server requires of a custom resource's name and what makes it safe to
 // use as a path component.
 func ValidateName(name string) error {
-	if len(name) == 0 || len(name) > 253 || !dns1123Subdomain.MatchString(name) {
+	if len(name) == 0 || len(name) > 253 || !isSubdomain(name) {
 		return fmt.Errorf("name %q is not a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.'): %w", name, ErrInvalid)
 	}
 	return nil
@@ -30,7 +51,7 @@ func ValidateName(name string) error {
 // ValidateLabel checks that s is a DNS-1123 label, as namespace and
 // container names are.
 func ValidateLabel(what, s string) error {
-	if len(s) == 0 || len(s) > 63 || !dns1123Label.MatchString(s) {
+	if len(s) == 0 || len(s) > 63 || !isLabel(s) {
 		return fmt.Errorf("%s %q is not a DNS-1123 label (at most 63 lower-case alphanumerics or '-'): %w", what, s, ErrInvalid)
 	}
 	return nil

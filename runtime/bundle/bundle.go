@@ -1,14 +1,18 @@
 // Package bundle reads and rewrites an OCI bundle's config.json.
 //
-// Rewrites are lossless and atomic: the typed runtime-spec view is merged
-// back into the original JSON, so fields that this version of runtime-spec
-// does not know survive; the result replaces config.json by rename, so a
-// failure at any point leaves the original in place.
+// Reading is cheap on purpose: podlock-runtime runs for every container
+// create, and most containers ask for nothing, so Open decodes only the
+// few fields podlock looks at. Rewrites work on the generic JSON document,
+// so every field survives whether or not this version of the runtime spec
+// knows it, and numbers keep their exact text; the result replaces
+// config.json by rename, so a failure at any point leaves the original in
+// place.
 package bundle
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,12 +26,27 @@ const ConfigName = "config.json"
 // Bundle is a loaded bundle directory.
 type Bundle struct {
 	Dir  string
-	spec *specs.Spec
+	view view
 	raw  []byte
 	mode os.FileMode
+	doc  map[string]any // decoded on the first change
 }
 
-// Open reads and parses dir/config.json.
+// view is the part of the spec that podlock reads.
+type view struct {
+	Annotations map[string]string `json:"annotations"`
+	Root        *specs.Root       `json:"root"`
+	Process     *Process          `json:"process"`
+}
+
+// Process is the part of the container's process that podlock reads.
+type Process struct {
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	Cwd  string   `json:"cwd"`
+}
+
+// Open reads dir/config.json.
 func Open(dir string) (*Bundle, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -42,99 +61,184 @@ func Open(dir string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading bundle config: %w", err)
 	}
-	var spec specs.Spec
-	if err := json.Unmarshal(raw, &spec); err != nil {
+	b := &Bundle{Dir: abs, raw: raw, mode: fi.Mode().Perm()}
+	if err := json.Unmarshal(raw, &b.view); err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", file, err)
 	}
-	return &Bundle{Dir: abs, spec: &spec, raw: raw, mode: fi.Mode().Perm()}, nil
+	return b, nil
 }
 
-// Spec returns the typed view of the config. Changes made to it are written
-// by Flush.
-func (b *Bundle) Spec() *specs.Spec { return b.spec }
+// Annotations returns the container's annotations.
+func (b *Bundle) Annotations() map[string]string { return b.view.Annotations }
+
+// Process returns the container's process, or nil when it has none.
+func (b *Bundle) Process() *Process { return b.view.Process }
 
 // Rootfs returns the host path of the container's root filesystem.
 func (b *Bundle) Rootfs() string {
-	if b.spec.Root == nil {
+	if b.view.Root == nil || b.view.Root.Path == "" {
 		return filepath.Join(b.Dir, "rootfs")
 	}
-	if filepath.IsAbs(b.spec.Root.Path) {
-		return b.spec.Root.Path
+	if filepath.IsAbs(b.view.Root.Path) {
+		return b.view.Root.Path
 	}
-	return filepath.Join(b.Dir, b.spec.Root.Path)
+	return filepath.Join(b.Dir, b.view.Root.Path)
 }
 
-// Flush writes the spec back to config.json, keeping every field of the
-// original that the typed view does not model.
-func (b *Bundle) Flush() error {
-	data, err := Merge(b.raw, b.spec)
-	if err != nil {
-		return fmt.Errorf("updating %s: %w", ConfigName, err)
+func (b *Bundle) document() (map[string]any, error) {
+	if b.doc == nil {
+		doc, err := decodeObject(b.raw)
+		if err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", ConfigName, err)
+		}
+		b.doc = doc
 	}
-	if err := WriteFileAtomic(filepath.Join(b.Dir, ConfigName), data, b.mode); err != nil {
+	return b.doc, nil
+}
+
+// AddMounts appends mounts to the spec's.
+func (b *Bundle) AddMounts(mounts ...specs.Mount) error {
+	doc, err := b.document()
+	if err != nil {
 		return err
 	}
-	b.raw = data
+	return appendValues(doc, "mounts", mounts)
+}
+
+// AddCreateContainerHooks appends createContainer hooks to the spec's.
+func (b *Bundle) AddCreateContainerHooks(hooks ...specs.Hook) error {
+	doc, err := b.document()
+	if err != nil {
+		return err
+	}
+	h, err := object(doc, "hooks")
+	if err != nil {
+		return err
+	}
+	return appendValues(h, "createContainer", hooks)
+}
+
+// EditProcess changes the container's process with edit.
+func (b *Bundle) EditProcess(edit func(ProcessEditor) error) error {
+	doc, err := b.document()
+	if err != nil {
+		return err
+	}
+	p, err := object(doc, "process")
+	if err != nil {
+		return err
+	}
+	return edit(ProcessEditor{p})
+}
+
+// Flush writes the changes to config.json. Without changes it writes
+// nothing.
+func (b *Bundle) Flush() error {
+	if b.doc == nil {
+		return nil
+	}
+	data, err := json.Marshal(b.doc)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", ConfigName, err)
+	}
+	return WriteFileAtomic(filepath.Join(b.Dir, ConfigName), data, b.mode)
+}
+
+// ProcessEditor changes an OCI process object in place.
+type ProcessEditor struct {
+	p map[string]any
+}
+
+// PrependArgs puts args in front of the process's own.
+func (e ProcessEditor) PrependArgs(args ...string) error {
+	old, _ := e.p["args"].([]any)
+	if len(old) == 0 {
+		return errors.New("process has no args")
+	}
+	merged := make([]any, 0, len(args)+len(old))
+	for _, a := range args {
+		merged = append(merged, a)
+	}
+	e.p["args"] = append(merged, old...)
 	return nil
 }
 
-// Merge marshals v and merges it into the JSON document orig: objects are
-// merged key by key, arrays element by element, and anything else is taken
-// from v. Keys that only orig has are kept. Numbers of orig are kept
-// verbatim, so 64-bit values never pass through a float.
-func Merge(orig []byte, v any) ([]byte, error) {
-	updated, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	base, err := decode(orig)
-	if err != nil {
-		return nil, err
-	}
-	over, err := decode(updated)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(merge(base, over))
+// SetNoNewPrivileges sets noNewPrivileges.
+func (e ProcessEditor) SetNoNewPrivileges() {
+	e.p["noNewPrivileges"] = true
 }
 
-func decode(data []byte) (any, error) {
+// EditProcessFile changes the OCI process of a file, the way EditProcess
+// changes config.json's: for the --process file of `runc exec`.
+func EditProcessFile(file string, edit func(ProcessEditor) error) error {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("reading process file: %w", err)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("reading process file: %w", err)
+	}
+	p, err := decodeObject(raw)
+	if err != nil {
+		return fmt.Errorf("parsing process file %s: %w", file, err)
+	}
+	if err := edit(ProcessEditor{p}); err != nil {
+		return fmt.Errorf("process file %s: %w", file, err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding process file %s: %w", file, err)
+	}
+	return WriteFileAtomic(file, data, fi.Mode().Perm())
+}
+
+// decodeObject decodes a JSON object keeping numbers as their text.
+func decodeObject(data []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
 		return nil, err
 	}
-	return v, nil
+	if doc == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	return doc, nil
 }
 
-func merge(base, over any) any {
-	switch o := over.(type) {
+// object returns the object under key, creating it when absent.
+func object(parent map[string]any, key string) (map[string]any, error) {
+	switch v := parent[key].(type) {
+	case nil:
+		o := map[string]any{}
+		parent[key] = o
+		return o, nil
 	case map[string]any:
-		b, ok := base.(map[string]any)
-		if !ok {
-			return o
-		}
-		for k, v := range o {
-			b[k] = merge(b[k], v)
-		}
-		return b
-	case []any:
-		b, ok := base.([]any)
-		if !ok {
-			return o
-		}
-		out := make([]any, len(o))
-		for i, v := range o {
-			if i < len(b) {
-				out[i] = merge(b[i], v)
-			} else {
-				out[i] = v
-			}
-		}
-		return out
+		return v, nil
 	}
-	return over
+	return nil, fmt.Errorf("%q is not an object", key)
+}
+
+// appendValues appends typed values to the array under key.
+func appendValues[T any](parent map[string]any, key string, values []T) error {
+	list, ok := parent[key].([]any)
+	if !ok && parent[key] != nil {
+		return fmt.Errorf("%q is not an array", key)
+	}
+	for _, v := range values {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		var generic any
+		if err := json.Unmarshal(data, &generic); err != nil {
+			return err
+		}
+		list = append(list, generic)
+	}
+	parent[key] = list
+	return nil
 }
 
 // WriteFileAtomic replaces file with data: a temporary file in the same

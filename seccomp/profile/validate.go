@@ -3,7 +3,6 @@ package profile
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
@@ -22,7 +21,20 @@ const (
 // defaultErrno is what an SCMP_ACT_ERRNO without errnoRet returns: EPERM.
 const defaultErrno = 1
 
-var syscallName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+// isSyscallName accepts what libseccomp could know as a name; a regular
+// expression would be compiled at every start of podlock-runtime.
+func isSyscallName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 var knownOps = []v1alpha1.Operator{
 	v1alpha1.OpNotEqual, v1alpha1.OpLessThan, v1alpha1.OpLessEqual, v1alpha1.OpEqualTo,
@@ -73,7 +85,7 @@ func Validate(s *v1alpha1.SeccompProfileSpec) error {
 			add(field+".names", "lists no system call")
 		}
 		for j, n := range r.Names {
-			if !syscallName.MatchString(n) {
+			if !isSyscallName(n) {
 				add(fmt.Sprintf("%s.names[%d]", field, j), "%q is not a system call name", n)
 			}
 		}

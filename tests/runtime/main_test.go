@@ -14,7 +14,7 @@ import (
 // env is one test's podlock installation: a profiles directory and a
 // podlock-runtime that reads it.
 type env struct {
-	t        *testing.T
+	tb       testing.TB
 	profiles string
 	rt       *testenv.Runtime
 }
@@ -34,14 +34,14 @@ func newEnv(t *testing.T, extraEnv ...string) *env {
 	if err := os.WriteFile(filepath.Join(profiles, "no-config.yaml"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, profiles: profiles, rt: testenv.NewRuntime(t, filepath.Join(bin, "podlock-runtime"), vars...)}
+	return &env{tb: t, profiles: profiles, rt: testenv.NewRuntime(t, filepath.Join(bin, "podlock-runtime"), vars...)}
 }
 
 // profile writes a manifest into the profiles directory.
 func (e *env) profile(name, manifest string) {
-	e.t.Helper()
+	e.tb.Helper()
 	if err := os.WriteFile(filepath.Join(e.profiles, name+".yaml"), []byte(strings.TrimLeft(manifest, "\n")), 0o644); err != nil {
-		e.t.Fatal(err)
+		e.tb.Fatal(err)
 	}
 }
 

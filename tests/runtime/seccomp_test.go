@@ -234,7 +234,7 @@ func TestSeccompStacksOnRuntimeDefault(t *testing.T) {
 
 // runtimeDefaultForRunc is podlock's runtime-default profile as runc's own
 // linux.seccomp: the formats are the same JSON.
-func runtimeDefaultForRunc(t *testing.T) *specs.LinuxSeccomp {
+func runtimeDefaultForRunc(t testing.TB) *specs.LinuxSeccomp {
 	t.Helper()
 	spec, ok := builtin.Get(builtin.RuntimeDefault)
 	if !ok {

@@ -76,29 +76,25 @@ var (
 	buildErr  error
 )
 
-// Binaries builds podlock-runtime and podlock-helper once per test process
-// and returns the directory they are in.
+// Binaries returns the directory of podlock-runtime and podlock-helper:
+// PODLOCK_BIN_DIR when set (make test builds them there), or else a
+// temporary directory they are built into with `make build`, once per test
+// process, so that tests run what the Makefile ships.
 func Binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if binDir = os.Getenv("PODLOCK_BIN_DIR"); binDir != "" {
+			return
+		}
 		binDir, buildErr = os.MkdirTemp("", "podlock-bin-")
 		if buildErr != nil {
 			return
 		}
-		for _, b := range []struct {
-			pkg string
-			env []string
-		}{
-			{"./cmd/podlock-runtime", nil},
-			{"./cmd/podlock-helper", []string{"CGO_ENABLED=0"}},
-		} {
-			cmd := exec.Command("go", "build", "-o", binDir, b.pkg)
-			cmd.Dir = ModuleRoot()
-			cmd.Env = append(os.Environ(), b.env...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-				return
-			}
+		cmd := exec.Command("make", "--no-print-directory", "build", "BIN="+binDir)
+		cmd.Dir = ModuleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("make build: %v\n%s", err, out)
+			return
 		}
 		// The helper must be readable and executable by every user.
 		buildErr = os.Chmod(binDir, 0o755)

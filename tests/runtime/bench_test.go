@@ -1,0 +1,157 @@
+package runtime_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubewarden/podlock/tests/internal/testenv"
+)
+
+// BenchmarkLifecycle runs the same busybox container's whole lifecycle
+// (create, start, wait, delete) through plain runc, through podlock-runtime
+// without a profile, and through podlock-runtime with the quickstart
+// profile, interleaved so that all three see the same machine load. It
+// reports the median of each and their ratios to runc.
+func BenchmarkLifecycle(b *testing.B) {
+	e := newBenchEnv(b)
+	e.profile("demo", quickstartProfile)
+	runc := testenv.NewRuntime(b, "runc")
+
+	plain := testenv.NewBundle(b, "sh", "-c", ":")
+	plain.Write(b)
+	confined := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "demo")
+	confined.Write(b)
+
+	variants := []struct {
+		name string
+		rt   *testenv.Runtime
+		b    *testenv.Bundle
+	}{
+		{"runc", runc, plain},
+		{"podlock-no-profile", e.rt, plain},
+		{"podlock-profile", e.rt, confined},
+	}
+	samples := make([][]time.Duration, len(variants))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for v, variant := range variants {
+			start := time.Now()
+			if res := variant.rt.Run(variant.b, "bench"); res.Err != nil {
+				b.Fatalf("%s: %v %s", variant.name, res.Err, res.Stderr)
+			}
+			samples[v] = append(samples[v], time.Since(start))
+		}
+	}
+	b.StopTimer()
+	base := median(samples[0])
+	for v, variant := range variants {
+		m := median(samples[v])
+		b.ReportMetric(float64(m.Microseconds())/1000, variant.name+"-ms")
+		if v > 0 {
+			b.ReportMetric(float64(m)/float64(base), variant.name+"-x")
+		}
+	}
+}
+
+// BenchmarkSeccompFilter measures one getppid(2) inside a container with no
+// filter, with runtime-default applied by runc (linux.seccomp), and with
+// runtime-default applied by podlock's helper, and reports ratios to runc's
+// filter.
+func BenchmarkSeccompFilter(b *testing.B) {
+	e := newBenchEnv(b)
+	e.profile("bind", bindSeccomp("runtime-default"))
+	loop := buildSyscallLoop(b)
+
+	none := testenv.NewBundle(b, "/opt/bin/syscall-loop")
+	native := testenv.NewBundle(b, "/opt/bin/syscall-loop")
+	native.Spec.Linux.Seccomp = runtimeDefaultForRunc(b)
+	podlock := testenv.NewBundle(b, "/opt/bin/syscall-loop").Annotate("default", "app", "demo")
+	variants := []struct {
+		name string
+		b    *testenv.Bundle
+	}{{"no-filter", none}, {"runc-runtime-default", native}, {"podlock-runtime-default", podlock}}
+	for _, v := range variants {
+		install(b, loop, filepath.Join(v.b.Dir, "rootfs", "opt", "bin", "syscall-loop"))
+		v.b.Write(b)
+	}
+	samples := make([][]float64, len(variants))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for n, v := range variants {
+			res := e.rt.Run(v.b, "seccomp-bench")
+			if res.Err != nil {
+				b.Fatalf("%s: %v %s %q", v.name, res.Err, res.Stderr, e.rt.LogErrors(b))
+			}
+			ns, err := strconv.ParseFloat(strings.TrimSpace(res.Stdout), 64)
+			if err != nil {
+				b.Fatalf("%s: %q", v.name, res.Stdout)
+			}
+			samples[n] = append(samples[n], ns)
+		}
+	}
+	b.StopTimer()
+	base := medianFloat(samples[1])
+	for n, v := range variants {
+		m := medianFloat(samples[n])
+		b.ReportMetric(m, v.name+"-ns/syscall")
+		if n == 2 {
+			b.ReportMetric(m/base, "podlock-vs-runc-filter-x")
+		}
+	}
+}
+
+// newBenchEnv is newEnv for benchmarks.
+func newBenchEnv(b *testing.B) *env {
+	b.Helper()
+	testenv.Require(b, testenv.Root, testenv.Program("runc"), testenv.Busybox)
+	bin := testenv.Binaries(b)
+	profiles := b.TempDir()
+	config := filepath.Join(profiles, "config.yaml")
+	if err := os.WriteFile(config, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	rt := testenv.NewRuntime(b, filepath.Join(bin, "podlock-runtime"),
+		"PODLOCK_CONFIG="+config, "PODLOCK_PROFILES_DIR="+profiles, "PODLOCK_RUNTIME=runc")
+	return &env{tb: b, profiles: profiles, rt: rt}
+}
+
+func buildSyscallLoop(b *testing.B) string {
+	b.Helper()
+	out := filepath.Join(b.TempDir(), "syscall-loop")
+	cmd := exec.Command("go", "build", "-o", out, "./tests/cmd/syscall-loop")
+	cmd.Dir = testenv.ModuleRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if data, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building syscall-loop: %v: %s", err, data)
+	}
+	return out
+}
+
+func install(b *testing.B, from, to string) {
+	b.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func medianFloat(f []float64) float64 {
+	s := append([]float64(nil), f...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
