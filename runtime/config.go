@@ -3,11 +3,18 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubewarden/podlock/profiles"
+	"github.com/kubewarden/podlock/profiles/cache"
+	"github.com/kubewarden/podlock/profiles/dir"
+	"github.com/kubewarden/podlock/profiles/kube"
 )
 
 // Config is podlock-runtime's configuration file, /etc/podlock/config.yaml
@@ -25,14 +32,66 @@ type Config struct {
 	// containers. Default: podlock-helper next to podlock-runtime.
 	// Env: PODLOCK_HELPER.
 	Helper string `json:"helper,omitempty"`
+	// Source is where profiles come from: "kubernetes" (the API server of
+	// Kubeconfig), "directory" (ProfilesDir) or "auto", the default:
+	// kubernetes when Kubeconfig exists, else directory.
+	// Env: PODLOCK_SOURCE.
+	Source string `json:"source,omitempty"`
+	// Kubeconfig is the node's read-only credential for the API server.
+	// Default: /etc/podlock/kubeconfig. Env: PODLOCK_KUBECONFIG.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// CacheDir keeps the last copy of each profile read from the API
+	// server. Default: /var/lib/podlock/cache. Env: PODLOCK_CACHE_DIR.
+	CacheDir string `json:"cacheDir,omitempty"`
+	// APITimeout bounds one request to the API server, as a Go duration.
+	// Default: 2s. Env: PODLOCK_API_TIMEOUT.
+	APITimeout string `json:"apiTimeout,omitempty"`
 }
 
 // Defaults.
 const (
 	DefaultConfigFile  = "/etc/podlock/config.yaml"
 	DefaultProfilesDir = "/etc/podlock/profiles"
+	DefaultKubeconfig  = "/etc/podlock/kubeconfig"
 	helperName         = "podlock-helper"
 )
+
+// Values of Config.Source.
+const (
+	SourceAuto       = "auto"
+	SourceKubernetes = "kubernetes"
+	SourceDirectory  = "directory"
+)
+
+func (c *Config) timeout() (time.Duration, error) {
+	d, err := time.ParseDuration(c.APITimeout)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("config: apiTimeout %q is not a positive duration such as 2s", c.APITimeout)
+	}
+	return d, nil
+}
+
+// ProfileSource builds the source the configuration names: the API server
+// behind an on-disk copy, or the directory of manifests.
+func (c *Config) ProfileSource(log *slog.Logger) (profiles.Source, error) {
+	useAPI := c.Source == SourceKubernetes
+	if c.Source == SourceAuto {
+		_, err := os.Stat(c.Kubeconfig)
+		useAPI = err == nil
+	}
+	if !useAPI {
+		return dir.Source{Dir: c.ProfilesDir}, nil
+	}
+	timeout, err := c.timeout()
+	if err != nil {
+		return nil, err
+	}
+	api, err := kube.New(c.Kubeconfig, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("profiles from the API server: %w; fix kubeconfig in %s or PODLOCK_KUBECONFIG", err, DefaultConfigFile)
+	}
+	return &cache.Source{Inner: api, Dir: c.CacheDir, Log: log}, nil
+}
 
 // LoadConfig reads the configuration file (a missing default file is not
 // an error; a missing file named by PODLOCK_CONFIG is) and applies the
@@ -57,13 +116,33 @@ func LoadConfig() (*Config, error) {
 		"PODLOCK_RUNTIME":      &c.Runtime,
 		"PODLOCK_PROFILES_DIR": &c.ProfilesDir,
 		"PODLOCK_HELPER":       &c.Helper,
+		"PODLOCK_SOURCE":       &c.Source,
+		"PODLOCK_KUBECONFIG":   &c.Kubeconfig,
+		"PODLOCK_CACHE_DIR":    &c.CacheDir,
+		"PODLOCK_API_TIMEOUT":  &c.APITimeout,
 	} {
 		if v := os.Getenv(env); v != "" {
 			*field = v
 		}
 	}
-	if c.ProfilesDir == "" {
-		c.ProfilesDir = DefaultProfilesDir
+	for field, def := range map[*string]string{
+		&c.ProfilesDir: DefaultProfilesDir,
+		&c.Source:      SourceAuto,
+		&c.Kubeconfig:  DefaultKubeconfig,
+		&c.CacheDir:    cache.DefaultDir,
+		&c.APITimeout:  kube.DefaultTimeout.String(),
+	} {
+		if *field == "" {
+			*field = def
+		}
+	}
+	if _, err := c.timeout(); err != nil {
+		return nil, err
+	}
+	switch c.Source {
+	case SourceAuto, SourceKubernetes, SourceDirectory:
+	default:
+		return nil, fmt.Errorf("config: source %q is none of %s, %s, %s", c.Source, SourceAuto, SourceKubernetes, SourceDirectory)
 	}
 	return &c, nil
 }

@@ -43,6 +43,11 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if b.Process() == nil || len(b.Process().Args) == 0 {
 		return fmt.Errorf("%s: config.json has no process to confine", id)
 	}
+	// The source is built only here: containers without a profile must
+	// not pay for reading a kubeconfig or setting up TLS.
+	if r.source, err = r.config.ProfileSource(r.log); err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
 	ref := profiles.Ref{Namespace: id.Namespace, Name: id.Profile}
 	profile, err := r.source.LandlockProfile(ctx, ref)
 	if err != nil {

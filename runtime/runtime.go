@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/kubewarden/podlock/profiles"
-	"github.com/kubewarden/podlock/profiles/dir"
 )
 
 // Runtime handles one invocation.
@@ -48,7 +47,7 @@ func run(args Args, log *slog.Logger) error {
 		return err
 	}
 	argv := args.Argv()
-	r := &Runtime{args: args, log: log, config: cfg, source: dir.Source{Dir: cfg.ProfilesDir}}
+	r := &Runtime{args: args, log: log, config: cfg}
 	switch args.Verb() {
 	case "create", "run":
 		if err := r.prepareCreate(context.Background()); err != nil {

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kubewarden/podlock/internal/atomicfile"
 )
 
 // ConfigName is the file name of the spec in a bundle.
@@ -141,7 +143,7 @@ func (b *Bundle) Flush() error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", ConfigName, err)
 	}
-	return WriteFileAtomic(filepath.Join(b.Dir, ConfigName), data, b.mode)
+	return atomicfile.Write(filepath.Join(b.Dir, ConfigName), data, b.mode)
 }
 
 // ProcessEditor changes an OCI process object in place.
@@ -190,7 +192,7 @@ func EditProcessFile(file string, edit func(ProcessEditor) error) error {
 	if err != nil {
 		return fmt.Errorf("encoding process file %s: %w", file, err)
 	}
-	return WriteFileAtomic(file, data, fi.Mode().Perm())
+	return atomicfile.Write(file, data, fi.Mode().Perm())
 }
 
 // decodeObject decodes a JSON object keeping numbers as their text.
@@ -238,31 +240,5 @@ func appendValues[T any](parent map[string]any, key string, values []T) error {
 		list = append(list, generic)
 	}
 	parent[key] = list
-	return nil
-}
-
-// WriteFileAtomic replaces file with data: a temporary file in the same
-// directory is written, synced and renamed over it.
-func WriteFileAtomic(file string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", file, err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", file, err)
-	}
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 // profile, interleaved so that all three see the same machine load. It
 // reports the median of each and their ratios to runc.
 func BenchmarkLifecycle(b *testing.B) {
-	e := newBenchEnv(b)
+	e := newEnv(b)
 	e.profile("demo", quickstartProfile)
 	runc := testenv.NewRuntime(b, "runc")
 
@@ -64,7 +64,7 @@ func BenchmarkLifecycle(b *testing.B) {
 // runtime-default applied by podlock's helper, and reports ratios to runc's
 // filter.
 func BenchmarkSeccompFilter(b *testing.B) {
-	e := newBenchEnv(b)
+	e := newEnv(b)
 	e.profile("bind", bindSeccomp("runtime-default"))
 	loop := buildSyscallLoop(b)
 
@@ -104,21 +104,6 @@ func BenchmarkSeccompFilter(b *testing.B) {
 			b.ReportMetric(m/base, "podlock-vs-runc-filter-x")
 		}
 	}
-}
-
-// newBenchEnv is newEnv for benchmarks.
-func newBenchEnv(b *testing.B) *env {
-	b.Helper()
-	testenv.Require(b, testenv.Root, testenv.Program("runc"), testenv.Busybox)
-	bin := testenv.Binaries(b)
-	profiles := b.TempDir()
-	config := filepath.Join(profiles, "config.yaml")
-	if err := os.WriteFile(config, nil, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	rt := testenv.NewRuntime(b, filepath.Join(bin, "podlock-runtime"),
-		"PODLOCK_CONFIG="+config, "PODLOCK_PROFILES_DIR="+profiles, "PODLOCK_RUNTIME=runc")
-	return &env{tb: b, profiles: profiles, rt: rt}
 }
 
 func buildSyscallLoop(b *testing.B) string {

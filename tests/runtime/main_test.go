@@ -19,7 +19,7 @@ type env struct {
 	rt       *testenv.Runtime
 }
 
-func newEnv(t *testing.T, extraEnv ...string) *env {
+func newEnv(t testing.TB, extraEnv ...string) *env {
 	t.Helper()
 	testenv.Require(t, testenv.Root, testenv.Program("runc"), testenv.Busybox)
 	bin := testenv.Binaries(t)
