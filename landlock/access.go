@@ -2,6 +2,7 @@ package landlock
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -66,8 +67,9 @@ func (a *Access) UnmarshalText(text []byte) error {
 			return nil
 		}
 	}
-	var v uint64
-	if _, err := fmt.Sscanf(strings.TrimPrefix(s, "0x"), "%x", &v); err != nil {
+	hex, ok := strings.CutPrefix(s, "0x")
+	v, err := strconv.ParseUint(hex, 16, 64)
+	if !ok || err != nil {
 		return fmt.Errorf("unknown access %q", s)
 	}
 	*a = Access(v)

@@ -28,7 +28,9 @@ func KernelABI() int {
 // kernel older than abi is an error, and so is a Landlock call that the
 // container's own seccomp filter refuses.
 func (r *Ruleset) Restrict(abi int, bestEffort bool) error {
-	if have := KernelABI(); have < abi && !bestEffort {
+	// Best effort enforces what an older kernel supports, but a kernel
+	// without Landlock supports nothing, and nothing is not confinement.
+	if have := KernelABI(); have < abi && !bestEffort || have == 0 {
 		return fmt.Errorf("kernel Landlock ABI is %d, the policy needs %d: %w", have, abi, ErrUnsupported)
 	}
 	cfg, err := configFor(abi)

@@ -18,9 +18,9 @@ type Args struct {
 var (
 	globalValueFlags = set("root", "log", "log-format", "log-level", "criu", "rootless", "cgroup-manager")
 	verbValueFlags   = map[string]map[string]bool{
-		"create": set("bundle", "b", "console-socket", "pid-file", "preserve-fds"),
-		"run":    set("bundle", "b", "console-socket", "pid-file", "preserve-fds"),
-		"exec": set("console-socket", "cwd", "env", "e", "user", "u", "additional-gids", "g",
+		"create": set("bundle", "b", "console-socket", "pidfd-socket", "pid-file", "preserve-fds", "config", "f"),
+		"run":    set("bundle", "b", "console-socket", "pidfd-socket", "pid-file", "preserve-fds", "config", "f"),
+		"exec": set("console-socket", "pidfd-socket", "cwd", "env", "e", "user", "u", "additional-gids", "g",
 			"process", "p", "pid-file", "process-label", "apparmor", "cap", "c", "preserve-fds", "cgroup"),
 	}
 )
@@ -37,11 +37,17 @@ func set(names ...string) map[string]bool {
 func ParseArgs(argv []string) Args {
 	a := Args{argv: argv, verb: -1, globals: map[string]string{}}
 	for i := 1; i < len(argv); i++ {
+		if argv[i] == "--" {
+			// Like runc, take what follows the end of the options as
+			// the command.
+			if i+1 < len(argv) {
+				a.verb = i + 1
+			}
+			break
+		}
 		name, value, inline, ok := splitFlag(argv[i])
 		if !ok {
-			if argv[i] != "--" {
-				a.verb = i
-			}
+			a.verb = i
 			break
 		}
 		if !inline && globalValueFlags[name] && i+1 < len(argv) {

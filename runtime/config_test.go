@@ -7,13 +7,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubewarden/podlock/profiles/cache"
+	"github.com/kubewarden/podlock/profiles/dir"
+	"github.com/kubewarden/podlock/profiles/kube"
 )
 
 // cleanConfigEnv clears every variable LoadConfig reads; t.Setenv restores
 // them after the test.
 func cleanConfigEnv(t *testing.T) {
 	t.Helper()
-	for _, env := range []string{"PODLOCK_CONFIG", "PODLOCK_RUNTIME", "PODLOCK_PROFILES_DIR", "PODLOCK_HELPER"} {
+	for _, env := range []string{"PODLOCK_CONFIG", "PODLOCK_RUNTIME", "PODLOCK_PROFILES_DIR", "PODLOCK_HELPER",
+		"PODLOCK_SOURCE", "PODLOCK_KUBECONFIG", "PODLOCK_CACHE_DIR", "PODLOCK_API_TIMEOUT"} {
 		t.Setenv(env, "")
 		os.Unsetenv(env)
 	}
@@ -33,23 +38,39 @@ func writeFile(t *testing.T, file, content string, mode os.FileMode) string {
 	return file
 }
 
+// withDefaults fills the fields of c that LoadConfig defaults.
+func withDefaults(c Config) Config {
+	for field, def := range map[*string]string{
+		&c.ProfilesDir: DefaultProfilesDir,
+		&c.Source:      SourceAuto,
+		&c.Kubeconfig:  DefaultKubeconfig,
+		&c.CacheDir:    cache.DefaultDir,
+		&c.APITimeout:  kube.DefaultTimeout.String(),
+	} {
+		if *field == "" {
+			*field = def
+		}
+	}
+	return c
+}
+
 func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		file    string // content of the PODLOCK_CONFIG file; "-" for no file
 		env     map[string]string
-		want    Config
+		want    Config // unset fields are the defaults
 		wantErr string // substring of the error; "FILE" stands for the file's path
 	}{
 		{
 			name: "empty file",
 			file: "",
-			want: Config{ProfilesDir: DefaultProfilesDir},
+			want: Config{},
 		},
 		{
 			name: "runtime",
 			file: "runtime: /usr/bin/crun\n",
-			want: Config{Runtime: "/usr/bin/crun", ProfilesDir: DefaultProfilesDir},
+			want: Config{Runtime: "/usr/bin/crun"},
 		},
 		{
 			name: "profilesDir",
@@ -59,12 +80,37 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "helper",
 			file: "helper: /opt/podlock/podlock-helper\n",
-			want: Config{Helper: "/opt/podlock/podlock-helper", ProfilesDir: DefaultProfilesDir},
+			want: Config{Helper: "/opt/podlock/podlock-helper"},
+		},
+		{
+			name: "source",
+			file: "source: directory\n",
+			want: Config{Source: SourceDirectory},
+		},
+		{
+			name: "kubeconfig, cacheDir, apiTimeout",
+			file: "kubeconfig: /k\ncacheDir: /c\napiTimeout: 500ms\n",
+			want: Config{Kubeconfig: "/k", CacheDir: "/c", APITimeout: "500ms"},
 		},
 		{
 			name: "every key",
-			file: "runtime: crun\nprofilesDir: /p\nhelper: /h\n",
-			want: Config{Runtime: "crun", ProfilesDir: "/p", Helper: "/h"},
+			file: "runtime: crun\nprofilesDir: /p\nhelper: /h\nsource: kubernetes\nkubeconfig: /k\ncacheDir: /c\napiTimeout: 1m\n",
+			want: Config{Runtime: "crun", ProfilesDir: "/p", Helper: "/h", Source: SourceKubernetes, Kubeconfig: "/k", CacheDir: "/c", APITimeout: "1m"},
+		},
+		{
+			name:    "unknown source",
+			file:    "source: etcd\n",
+			wantErr: `source "etcd"`,
+		},
+		{
+			name:    "bad apiTimeout",
+			file:    "apiTimeout: 2\n",
+			wantErr: `apiTimeout "2"`,
+		},
+		{
+			name:    "negative apiTimeout",
+			file:    "apiTimeout: -1s\n",
+			wantErr: `apiTimeout "-1s"`,
 		},
 		{
 			name: "JSON is YAML",
@@ -73,9 +119,11 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "environment wins over the file",
-			file: "runtime: crun\nprofilesDir: /p\nhelper: /h\n",
-			env:  map[string]string{"PODLOCK_RUNTIME": "/env/runc", "PODLOCK_PROFILES_DIR": "/env/p", "PODLOCK_HELPER": "/env/h"},
-			want: Config{Runtime: "/env/runc", ProfilesDir: "/env/p", Helper: "/env/h"},
+			file: "runtime: crun\nprofilesDir: /p\nhelper: /h\nsource: kubernetes\nkubeconfig: /k\ncacheDir: /c\napiTimeout: 1m\n",
+			env: map[string]string{"PODLOCK_RUNTIME": "/env/runc", "PODLOCK_PROFILES_DIR": "/env/p", "PODLOCK_HELPER": "/env/h",
+				"PODLOCK_SOURCE": "directory", "PODLOCK_KUBECONFIG": "/env/k", "PODLOCK_CACHE_DIR": "/env/c", "PODLOCK_API_TIMEOUT": "3s"},
+			want: Config{Runtime: "/env/runc", ProfilesDir: "/env/p", Helper: "/env/h",
+				Source: SourceDirectory, Kubeconfig: "/env/k", CacheDir: "/env/c", APITimeout: "3s"},
 		},
 		{
 			name:    "missing file is an error even with the environment set",
@@ -87,7 +135,7 @@ func TestLoadConfig(t *testing.T) {
 			name: "empty variables do not override",
 			file: "runtime: crun\n",
 			env:  map[string]string{"PODLOCK_RUNTIME": ""},
-			want: Config{Runtime: "crun", ProfilesDir: DefaultProfilesDir},
+			want: Config{Runtime: "crun"},
 		},
 		{
 			name:    "unknown key",
@@ -135,8 +183,8 @@ func TestLoadConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("LoadConfig() error = %v", err)
 			}
-			if *got != tt.want {
-				t.Errorf("LoadConfig() = %+v, want %+v", *got, tt.want)
+			if want := withDefaults(tt.want); *got != want {
+				t.Errorf("LoadConfig() = %+v, want %+v", *got, want)
 			}
 		})
 	}
@@ -154,7 +202,7 @@ func TestLoadConfigDefaultFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadConfig() error = %v", err)
 	}
-	if want := (Config{ProfilesDir: "/env/p"}); *got != want {
+	if want := withDefaults(Config{ProfilesDir: "/env/p"}); *got != want {
 		t.Errorf("LoadConfig() = %+v, want %+v", *got, want)
 	}
 }
@@ -276,6 +324,68 @@ func TestHelperPath(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Errorf("HelperPath() = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestProfileSource(t *testing.T) {
+	tmp := t.TempDir()
+	missing := filepath.Join(tmp, "missing-kubeconfig")
+	malformed := writeFile(t, filepath.Join(tmp, "malformed"), "clusters: [", 0o600)
+	valid := writeFile(t, filepath.Join(tmp, "kubeconfig"), `apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}
+users:
+- name: u
+  user: {token: secret}
+contexts:
+- name: x
+  context: {cluster: c, user: u}
+current-context: x
+`, 0o600)
+	tests := []struct {
+		name    string
+		c       Config
+		wantDir bool   // a dir.Source of ProfilesDir
+		wantAPI bool   // the API server behind the cache
+		wantErr string // substring of the error
+	}{
+		{name: "directory", c: Config{Source: SourceDirectory, Kubeconfig: valid}, wantDir: true},
+		{name: "auto without kubeconfig", c: Config{Source: SourceAuto, Kubeconfig: missing}, wantDir: true},
+		{name: "auto with kubeconfig", c: Config{Source: SourceAuto, Kubeconfig: valid}, wantAPI: true},
+		{name: "kubernetes", c: Config{Source: SourceKubernetes, Kubeconfig: valid}, wantAPI: true},
+		{name: "kubernetes without kubeconfig", c: Config{Source: SourceKubernetes, Kubeconfig: missing}, wantErr: "PODLOCK_KUBECONFIG"},
+		{name: "auto with a malformed kubeconfig", c: Config{Source: SourceAuto, Kubeconfig: malformed}, wantErr: "PODLOCK_KUBECONFIG"},
+		{name: "bad timeout", c: Config{Source: SourceKubernetes, Kubeconfig: valid, APITimeout: "soon"}, wantErr: `apiTimeout "soon"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := withDefaults(tt.c)
+			c.ProfilesDir = filepath.Join(tmp, "profiles")
+			src, err := c.ProfileSource(nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ProfileSource() = %T, %v; want an error containing %q", src, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ProfileSource() error = %v", err)
+			}
+			switch s := src.(type) {
+			case dir.Source:
+				if !tt.wantDir || s.Dir != c.ProfilesDir {
+					t.Errorf("ProfileSource() = %#v", s)
+				}
+			case *cache.Source:
+				if !tt.wantAPI || s.Dir != c.CacheDir {
+					t.Errorf("ProfileSource() = %#v", s)
+				}
+			default:
+				t.Errorf("ProfileSource() = %T", src)
 			}
 		})
 	}

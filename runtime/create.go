@@ -25,6 +25,11 @@ const stateDirName = "podlock"
 // rewriting its bundle, or leaves the bundle untouched when the container
 // asks for no profile or its profile does not name it.
 func (r *Runtime) prepareCreate(ctx context.Context) error {
+	if _, ok := r.args.VerbFlag("config", "f"); ok {
+		// crun would read that file instead of the config.json podlock
+		// inspects and rewrites.
+		return errors.New("podlock-runtime does not support crun's --config: it confines containers through the bundle's config.json")
+	}
 	dir, ok := r.args.VerbFlag("bundle", "b")
 	if !ok || dir == "" {
 		dir = "."

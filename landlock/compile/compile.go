@@ -53,7 +53,7 @@ func Compile(spec *v1alpha1.LandlockProfileSpec, c Container, kernelABI int) (*R
 	if len(binaries) == 0 && !hasWide {
 		return res, nil
 	}
-	if kernelABI < res.Policy.ABI && !spec.BestEffort {
+	if kernelABI < res.Policy.ABI && !spec.BestEffort || kernelABI == 0 {
 		return nil, fmt.Errorf("the node's kernel supports Landlock ABI %d, the profile needs ABI %d (Linux 6.2 or later with Landlock enabled in the lsm= boot parameter); run the pod on such a node or set spec.bestEffort: %w",
 			kernelABI, res.Policy.ABI, ErrKernel)
 	}

@@ -36,8 +36,12 @@ func openRoot(dir string) (*root, error) {
 func (r *root) Close() error { return unix.Close(r.fd) }
 
 func (r *root) open(p string, flags uint64) (int, error) {
+	rel := strings.TrimLeft(p, "/")
+	if rel == "" {
+		rel = "." // the root itself: the directory of /server
+	}
 	for {
-		fd, err := unix.Openat2(r.fd, strings.TrimPrefix(p, "/"), &unix.OpenHow{
+		fd, err := unix.Openat2(r.fd, rel, &unix.OpenHow{
 			Flags:   flags | unix.O_CLOEXEC,
 			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 		})

@@ -233,8 +233,10 @@ func appendValues[T any](parent map[string]any, key string, values []T) error {
 		if err != nil {
 			return err
 		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
 		var generic any
-		if err := json.Unmarshal(data, &generic); err != nil {
+		if err := dec.Decode(&generic); err != nil {
 			return err
 		}
 		list = append(list, generic)

@@ -1,0 +1,231 @@
+package landlock
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
+)
+
+func TestAccessLevels(t *testing.T) {
+	tests := []struct {
+		access    Access
+		read      bool
+		write     bool
+		exec      bool
+		truncate  bool
+		refer     bool
+		removeDir bool
+	}{
+		{access: ReadOnly, read: true},
+		{access: ReadWrite, read: true, write: true, truncate: true, refer: true, removeDir: true},
+		{access: ReadExec, read: true, exec: true},
+		{access: ReadWriteExec, read: true, write: true, exec: true, truncate: true, refer: true, removeDir: true},
+	}
+	has := func(a Access, bit uint64) bool { return uint64(a)&bit == bit }
+	for _, tt := range tests {
+		t.Run(tt.access.String(), func(t *testing.T) {
+			for _, c := range []struct {
+				name string
+				bit  uint64
+				want bool
+			}{
+				{"read file", ll.AccessFSReadFile, tt.read},
+				{"read dir", ll.AccessFSReadDir, tt.read},
+				{"write file", ll.AccessFSWriteFile, tt.write},
+				{"make reg", ll.AccessFSMakeReg, tt.write},
+				{"execute", ll.AccessFSExecute, tt.exec},
+				{"truncate", ll.AccessFSTruncate, tt.truncate},
+				{"refer", ll.AccessFSRefer, tt.refer},
+				{"remove dir", ll.AccessFSRemoveDir, tt.removeDir},
+				{"ioctl dev", ll.AccessFSIoctlDev, false},
+			} {
+				if got := has(tt.access, c.bit); got != c.want {
+					t.Errorf("%s: %v, want %v", c.name, got, c.want)
+				}
+			}
+		})
+	}
+	// The rights kept for a file are a subset of every level's file rights.
+	if fileAccess&^Access(ll.AccessFSExecute|ll.AccessFSWriteFile|ll.AccessFSTruncate|ll.AccessFSReadFile) != 0 {
+		t.Errorf("fileAccess %#x grants a directory right", uint64(fileAccess))
+	}
+}
+
+func TestAccessText(t *testing.T) {
+	tests := []struct {
+		access Access
+		text   string
+	}{
+		{ReadOnly, "readOnly"},
+		{ReadWrite, "readWrite"},
+		{ReadExec, "readExec"},
+		{ReadWriteExec, "readWriteExec"},
+		{0, "0x0"},
+		{Access(ll.AccessFSExecute), "0x1"},
+		{Access(ll.AccessFSReadFile | ll.AccessFSExecute), "0x5"},
+		{ReadOnly | Access(ll.AccessFSTruncate), "0x400c"},
+		{Access(1 << 63), "0x8000000000000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			text, err := tt.access.MarshalText()
+			if err != nil || string(text) != tt.text {
+				t.Errorf("MarshalText() = %q, %v; want %q", text, err, tt.text)
+			}
+			if s := tt.access.String(); s != tt.text {
+				t.Errorf("String() = %q, want %q", s, tt.text)
+			}
+			var back Access
+			if err := back.UnmarshalText(text); err != nil || back != tt.access {
+				t.Errorf("UnmarshalText(%q) = %#x, %v; want %#x", text, uint64(back), err, uint64(tt.access))
+			}
+			// And through JSON, as in a policy file.
+			data, err := json.Marshal(map[string]Access{"a": tt.access})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := `{"a":"` + tt.text + `"}`; string(data) != want {
+				t.Errorf("JSON = %s, want %s", data, want)
+			}
+			var m map[string]Access
+			if err := json.Unmarshal(data, &m); err != nil || m["a"] != tt.access {
+				t.Errorf("JSON round trip = %#x, %v", uint64(m["a"]), err)
+			}
+		})
+	}
+}
+
+func TestAccessUnmarshalTextErrors(t *testing.T) {
+	for _, text := range []string{"", "readonly", "ReadOnly", "read-only", "0x", "0xg", "rw", "-1"} {
+		t.Run(text, func(t *testing.T) {
+			a := Access(42)
+			if err := a.UnmarshalText([]byte(text)); err == nil {
+				t.Errorf("UnmarshalText(%q) = %#x, want an error", text, uint64(a))
+			}
+		})
+	}
+}
+
+// TestAccessUnmarshalTextStrict: only what MarshalText writes is read
+// back; words that happen to start with hexadecimal digits are not access
+// bits.
+func TestAccessUnmarshalTextStrict(t *testing.T) {
+	for _, text := range []string{"fullAccess", "everything", "deadbeef", "1", "0x12zz", "add", "0x5 "} {
+		t.Run(text, func(t *testing.T) {
+			var a Access
+			if err := a.UnmarshalText([]byte(text)); err == nil {
+				t.Errorf("UnmarshalText(%q) = %#x, want an error", text, uint64(a))
+			}
+		})
+	}
+}
+
+func TestWraps(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Policy
+		want bool
+	}{
+		{name: "nothing", p: Policy{ABI: 3}, want: false},
+		{name: "binaries only", p: Policy{ABI: 3, Binaries: map[string]Binary{"/bin/sh": {Exec: "/bin/busybox"}}}, want: false},
+		{name: "container-wide", p: Policy{ABI: 3, Container: &Ruleset{}}, want: true},
+		{name: "seccomp", p: Policy{ABI: 3, Seccomp: "seccomp.bpf"}, want: true},
+		{name: "both", p: Policy{ABI: 3, Container: &Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}, Seccomp: "s"}, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.Wraps(); got != tt.want {
+				t.Errorf("Wraps() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadPolicy(t *testing.T) {
+	full := &Policy{
+		ABI:        3,
+		BestEffort: true,
+		Container:  &Ruleset{Rules: []Rule{{Access: ReadExec, Paths: []string{Dir, HelperPath, "/bin/sh"}}, {Access: ReadWrite, Paths: []string{"/tmp"}}}},
+		Binaries: map[string]Binary{
+			"/bin/sh":  {Exec: "/bin/busybox", Rules: Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/etc"}}}}},
+			"/bin/cat": {Exec: Original(0)},
+		},
+		Seccomp: "seccomp.bpf",
+	}
+	fullJSON, err := json.Marshal(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		content  string // "-" for no file
+		want     *Policy
+		wantErr  string
+		notExist bool
+	}{
+		{name: "round trip", content: string(fullJSON), want: full},
+		{
+			name:    "written by hand",
+			content: `{"abi": 4, "container": {"rules": [{"access": "readOnly", "paths": ["/"]}, {"access": "0x1", "paths": ["/bin"]}]}}`,
+			want: &Policy{ABI: 4, Container: &Ruleset{Rules: []Rule{
+				{Access: ReadOnly, Paths: []string{"/"}},
+				{Access: Access(ll.AccessFSExecute), Paths: []string{"/bin"}},
+			}}},
+		},
+		{name: "missing file", content: "-", wantErr: "reading policy", notExist: true},
+		{name: "empty file", content: "", wantErr: "parsing policy"},
+		{name: "malformed", content: `{"abi": 3,`, wantErr: "parsing policy"},
+		{name: "no ABI", content: `{"container": {}}`, wantErr: "no Landlock ABI"},
+		{name: "zero ABI", content: `{"abi": 0, "seccomp": "s"}`, wantErr: "no Landlock ABI"},
+		{name: "negative ABI", content: `{"abi": -1}`, wantErr: "no Landlock ABI"},
+		{name: "unknown access", content: `{"abi": 3, "container": {"rules": [{"access": "writeAll", "paths": ["/"]}]}}`, wantErr: `unknown access "writeAll"`},
+		{name: "access of the wrong type", content: `{"abi": 3, "container": {"rules": [{"access": 3, "paths": ["/"]}]}}`, wantErr: "parsing policy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "policy.json")
+			if tt.content != "-" {
+				if err := os.WriteFile(file, []byte(tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := ReadPolicy(file)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ReadPolicy() = %+v, %v; want an error containing %q", got, err, tt.wantErr)
+				}
+				if tt.notExist != errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("ReadPolicy() error = %v; errors.Is(fs.ErrNotExist) = %v, want %v", err, !tt.notExist, tt.notExist)
+				}
+				if !tt.notExist && !strings.Contains(err.Error(), file) {
+					t.Errorf("ReadPolicy() error = %v, want it to name %s", err, file)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ReadPolicy() error = %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ReadPolicy() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOriginal(t *testing.T) {
+	for n, want := range map[int]string{0: "/.podlock/orig/0", 1: "/.podlock/orig/1", 12: "/.podlock/orig/12"} {
+		if got := Original(n); got != want {
+			t.Errorf("Original(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if !strings.HasPrefix(HelperPath, Dir+"/") || !strings.HasPrefix(PolicyPath, Dir+"/") || !strings.HasPrefix(OriginalsDir, Dir+"/") {
+		t.Errorf("paths outside %s: %s %s %s", Dir, HelperPath, PolicyPath, OriginalsDir)
+	}
+}

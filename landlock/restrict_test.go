@@ -1,0 +1,300 @@
+package landlock
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// subprocessEnv names the test that a re-executed test binary runs
+// confined; dataEnv is the directory the parent prepared for it.
+const (
+	subprocessEnv = "PODLOCK_LANDLOCK_SUBPROCESS"
+	dataEnv       = "PODLOCK_LANDLOCK_DATA"
+)
+
+// inSubprocess runs f in a new process of the test binary, because a
+// Landlock restriction cannot be undone. dir is prepared by the parent
+// (which also removes it: the confined child might not be allowed to).
+func inSubprocess(t *testing.T, prepare func(dir string), f func(t *testing.T, dir string)) {
+	t.Helper()
+	if os.Getenv(subprocessEnv) == t.Name() {
+		f(t, os.Getenv(dataEnv))
+		return
+	}
+	requireABI(t, MinABI)
+	dir := t.TempDir()
+	prepare(dir)
+
+	var pattern []string
+	for _, part := range strings.Split(t.Name(), "/") {
+		pattern = append(pattern, "^"+regexp.QuoteMeta(part)+"$")
+	}
+	args := []string{"-test.run=" + strings.Join(pattern, "/"), "-test.v", "-test.count=1"}
+	if d := coverDir(); d != "" {
+		args = append(args, "-test.gocoverdir="+d)
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), subprocessEnv+"="+t.Name(), dataEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("confined subprocess failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("confined subprocess did not run the test:\n%s", out)
+	}
+}
+
+// requireABI fails the test on a kernel without the Landlock ABI it needs:
+// the test machines all have it, so a skip would only hide a broken setup.
+func requireABI(t *testing.T, abi int) {
+	t.Helper()
+	if have := KernelABI(); have < abi {
+		t.Fatalf("needs Landlock ABI %d, the kernel has %d (Linux 6.2+, landlock in lsm=)", abi, have)
+	}
+}
+
+// coverDir is where a test binary built with -cover writes its counters;
+// a confined child must still be allowed to, or it fails at exit.
+func coverDir() string {
+	if f := flag.Lookup("test.gocoverdir"); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// restrict applies rs, plus write access to the coverage directory.
+func restrict(t *testing.T, rs *Ruleset, abi int, bestEffort bool) {
+	t.Helper()
+	if d := coverDir(); d != "" {
+		rs.Rules = append(rs.Rules, Rule{Access: ReadWrite, Paths: []string{d}})
+	}
+	if err := rs.Restrict(abi, bestEffort); err != nil {
+		t.Fatalf("Restrict(%d, %v) = %v", abi, bestEffort, err)
+	}
+}
+
+func mustWrite(t *testing.T, file, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// busybox is static, so running it needs nothing but its own file.
+const busybox = "/usr/bin/busybox"
+
+// prepareTree lays out the files the confined process is tested on.
+func prepareTree(t *testing.T) func(dir string) {
+	return func(dir string) {
+		mustWrite(t, filepath.Join(dir, "ro", "allowed.txt"), "allowed", 0o644)
+		mustWrite(t, filepath.Join(dir, "ro", "sub", "deep.txt"), "deep", 0o644)
+		mustWrite(t, filepath.Join(dir, "other.txt"), "other", 0o644)
+		mustWrite(t, filepath.Join(dir, "single.txt"), "single", 0o644)
+		mustWrite(t, filepath.Join(dir, "rwfile.txt"), "rw", 0o644)
+		mustWrite(t, filepath.Join(dir, "rw", "existing.txt"), "existing", 0o644)
+		copyFile(t, busybox, filepath.Join(dir, "noexec", "busybox"))
+		copyFile(t, busybox, filepath.Join(dir, "exec", "busybox"))
+		copyFile(t, busybox, filepath.Join(dir, "execfile", "busybox"))
+	}
+}
+
+func isEACCES(err error) bool { return errors.Is(err, syscall.EACCES) }
+
+// run runs a program with pipes for stdio: exec.Cmd would otherwise open
+// /dev/null, which the confined process may not.
+func run(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader("")
+	return cmd.CombinedOutput()
+}
+
+func TestRestrict(t *testing.T) {
+	if _, err := os.Stat(busybox); err != nil {
+		t.Fatalf("needs %s (apt-get install busybox-static): %v", busybox, err)
+	}
+	for _, abi := range []int{3, KernelABI()} {
+		for _, bestEffort := range []bool{false, true} {
+			name := fmt.Sprintf("abi%d", abi)
+			if bestEffort {
+				name += "_bestEffort"
+			}
+			t.Run(name, func(t *testing.T) {
+				inSubprocess(t, prepareTree(t), func(t *testing.T, dir string) {
+					testRestricted(t, dir, abi, bestEffort)
+				})
+			})
+		}
+	}
+}
+
+func testRestricted(t *testing.T, dir string, abi int, bestEffort bool) {
+	p := func(rel string) string { return filepath.Join(dir, rel) }
+	rs := &Ruleset{Rules: []Rule{
+		{Access: ReadOnly, Paths: []string{p("ro"), p("single.txt"), p("does-not-exist")}},
+		{Access: ReadWrite, Paths: []string{p("rw"), p("rwfile.txt")}},
+		{Access: ReadOnly, Paths: []string{p("noexec")}},
+		{Access: ReadExec, Paths: []string{p("exec")}},
+		{Access: ReadWriteExec, Paths: []string{p("execfile/busybox")}},
+	}}
+	restrict(t, rs, abi, bestEffort)
+
+	checks := []struct {
+		name   string
+		op     func() error
+		denied bool
+	}{
+		{"read a file in a readOnly dir", func() error { _, err := os.ReadFile(p("ro/allowed.txt")); return err }, false},
+		{"read a file deeper in a readOnly dir", func() error { _, err := os.ReadFile(p("ro/sub/deep.txt")); return err }, false},
+		{"list a readOnly dir", func() error { _, err := os.ReadDir(p("ro")); return err }, false},
+		{"read a readOnly file", func() error { _, err := os.ReadFile(p("single.txt")); return err }, false},
+		{"read another file", func() error { _, err := os.ReadFile(p("other.txt")); return err }, true},
+		{"list the parent dir", func() error { _, err := os.ReadDir(dir); return err }, true},
+		{"read /etc/passwd", func() error { _, err := os.ReadFile("/etc/passwd"); return err }, true},
+		{"write a file in a readOnly dir", func() error {
+			return os.WriteFile(p("ro/allowed.txt"), []byte("x"), 0o644)
+		}, true},
+		{"truncate a readOnly file", func() error { return os.Truncate(p("single.txt"), 0) }, true},
+		{"create a file in a readOnly dir", func() error { return os.WriteFile(p("ro/new.txt"), nil, 0o644) }, true},
+		{"create a file in a readWrite dir", func() error { return os.WriteFile(p("rw/new.txt"), []byte("new"), 0o644) }, false},
+		{"overwrite a file in a readWrite dir", func() error { return os.WriteFile(p("rw/existing.txt"), []byte("changed"), 0o644) }, false},
+		{"make a dir in a readWrite dir", func() error { return os.Mkdir(p("rw/d"), 0o755) }, false},
+		{"rename in a readWrite dir", func() error { return os.Rename(p("rw/new.txt"), p("rw/d/moved.txt")) }, false},
+		{"remove in a readWrite dir", func() error { return os.Remove(p("rw/d/moved.txt")) }, false},
+		{"write a readWrite file", func() error {
+			return os.WriteFile(p("rwfile.txt"), []byte("written"), 0o644)
+		}, false},
+		{"create next to a readWrite file", func() error { return os.WriteFile(p("sibling.txt"), nil, 0o644) }, true},
+		{"execute from a readOnly dir", func() error { _, err := run(p("noexec/busybox"), "true"); return err }, true},
+		{"execute from a readExec dir", func() error { _, err := run(p("exec/busybox"), "true"); return err }, false},
+		{"execute a readWriteExec file", func() error { _, err := run(p("execfile/busybox"), "true"); return err }, false},
+		{"write a readWriteExec file", func() error {
+			f, err := os.OpenFile(p("execfile/busybox"), os.O_WRONLY, 0)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}, false},
+		{"execute from the host", func() error { _, err := run(busybox, "true"); return err }, true},
+		{"open /dev/null", func() error { _, err := os.Open(os.DevNull); return err }, true},
+	}
+	for _, c := range checks {
+		err := c.op()
+		switch {
+		case c.denied && !isEACCES(err):
+			t.Errorf("%s: %v, want EACCES", c.name, err)
+		case !c.denied && err != nil:
+			t.Errorf("%s: %v, want it allowed", c.name, err)
+		}
+	}
+
+	// The restriction is inherited by child processes.
+	out, err := run(p("exec/busybox"), "cat", p("other.txt"))
+	if err == nil || !strings.Contains(string(out), "Permission denied") {
+		t.Errorf("child process read other.txt: %v: %s", err, out)
+	}
+	out, err = run(p("exec/busybox"), "cat", p("ro/allowed.txt"))
+	if err != nil || string(out) != "allowed" {
+		t.Errorf("child process reading ro/allowed.txt: %q, %v", out, err)
+	}
+}
+
+// TestRestrictFileRules: a file given a directory access level is masked
+// to the rights the kernel accepts on files, rather than failing.
+func TestRestrictFileRules(t *testing.T) {
+	prepare := func(dir string) {
+		mustWrite(t, filepath.Join(dir, "f"), "f", 0o644)
+	}
+	inSubprocess(t, prepare, func(t *testing.T, dir string) {
+		f := filepath.Join(dir, "f")
+		rs := &Ruleset{Rules: []Rule{{Access: ReadWriteExec, Paths: []string{f}}, {Access: ReadWrite, Paths: []string{f}}}}
+		restrict(t, rs, MinABI, false)
+		if err := os.WriteFile(f, []byte("written"), 0o644); err != nil {
+			t.Errorf("writing the file: %v", err)
+		}
+		if data, err := os.ReadFile(f); err != nil || string(data) != "written" {
+			t.Errorf("reading the file: %q, %v", data, err)
+		}
+	})
+}
+
+// TestRestrictErrors covers the failures that happen before anything is
+// restricted, so they can run in the test process itself.
+func TestRestrictErrors(t *testing.T) {
+	requireABI(t, MinABI)
+	tests := []struct {
+		name       string
+		abi        int
+		bestEffort bool
+	}{
+		{name: "newer than the kernel", abi: KernelABI() + 1},
+		{name: "newer than the kernel, best effort, unknown to podlock", abi: 99, bestEffort: true},
+		{name: "older than podlock supports", abi: 2},
+		{name: "older than podlock supports, best effort", abi: 1, bestEffort: true},
+		{name: "zero", abi: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := &Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}
+			err := rs.Restrict(tt.abi, tt.bestEffort)
+			if !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("Restrict(%d, %v) = %v, want ErrUnsupported", tt.abi, tt.bestEffort, err)
+			}
+		})
+	}
+	// Still unrestricted.
+	if _, err := os.ReadFile("/etc/passwd"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the process was restricted: %v", err)
+	}
+}
+
+func TestKernelABI(t *testing.T) {
+	if abi := KernelABI(); abi < MinABI {
+		t.Fatalf("KernelABI() = %d; the test machines have Landlock ABI %d or later", abi, MinABI)
+	}
+}
+
+func TestConfigFor(t *testing.T) {
+	for abi := 0; abi <= 9; abi++ {
+		_, err := configFor(abi)
+		if supported := abi >= 3 && abi <= 7; supported != (err == nil) {
+			t.Errorf("configFor(%d) = %v", abi, err)
+		}
+	}
+}
