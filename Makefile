@@ -4,6 +4,8 @@
 #   make test    every test, as root, installing what the tests need
 #   make bench   lifecycle and seccomp benchmarks, as ratios to plain runc
 #   make demo    the quickstart, on real runc
+#   make generate  deepcopy code and CRD manifests from the Go types
+#   make tools   build the test components (etcd, kube-apiserver) into .cache
 #   make clean   remove bin/ and the cache of built test components
 
 GO       ?= go
@@ -23,9 +25,16 @@ DEB_PACKAGES := runc crun busybox-static libseccomp-dev jq
 RUNTIME_TAGS    := urfave_cli_no_docs
 VERSION_LDFLAGS := -X github.com/kubewarden/podlock/runtime.Version=$(VERSION)
 
+# Real components the tests run, built from the Go module proxy and cached
+# (tests/tools/build.sh rebuilds only what changed), and controller-gen.
+TOOLS_CACHE            := $(CACHE)/tools
+TOOLS_BIN              := $(TOOLS_CACHE)/bin
+CONTROLLER_GEN_VERSION := v0.23.0
+CONTROLLER_GEN         := $(TOOLS_BIN)/controller-gen
+
 export GOFLAGS
 
-.PHONY: all build test bench demo deps clean FORCE
+.PHONY: all build test bench demo deps tools controller-gen generate clean FORCE
 
 all: build
 
@@ -47,13 +56,24 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+tools: controller-gen
+	tests/tools/build.sh $(TOOLS_CACHE) apiserver
+
+controller-gen:
+	@$(CONTROLLER_GEN) --version 2>/dev/null | grep -qx 'Version: $(CONTROLLER_GEN_VERSION)' || \
+		GOBIN=$(TOOLS_BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+# One paths= per package keeps the other packages of profiles/ out of it.
+generate: controller-gen
+	$(CONTROLLER_GEN) object crd:crdVersions=v1 paths=./profiles/crd paths=./profiles/v1alpha1 output:crd:dir=./install/crds
+
 # PODLOCK_NO_SKIP turns every skipped test into a failure: on the machines
 # podlock is developed and tested on, everything must run.
-test: deps build
-	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m ./...
+test: deps build tools
+	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 30m ./...
 
-bench: deps build
-	PODLOCK_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 40x -timeout 30m ./tests/runtime/
+bench: deps build tools
+	PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchtime 40x -timeout 30m ./tests/runtime/
 
 demo: deps build
 	BIN=$(BIN) tests/demo/quickstart.sh

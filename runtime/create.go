@@ -95,7 +95,7 @@ func (r *Runtime) compile(ctx context.Context, b *bundle.Bundle, id identity, re
 	}
 	c := &confinement{Result: *res}
 	if name, ok := spec.SeccompByContainer[id.Container]; ok {
-		if c.seccomp, err = r.compileSeccomp(ctx, ref.Namespace, name); err != nil {
+		if c.seccomp, err = r.compileSeccomp(ctx, ref.Namespace, string(name)); err != nil {
 			return nil, fmt.Errorf("spec.seccompByContainer[%s]: %w", id.Container, err)
 		}
 		c.Policy.Seccomp = seccompFile

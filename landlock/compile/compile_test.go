@@ -73,7 +73,7 @@ func busyboxRoot(t *testing.T, extra ...node) string {
 }
 
 func profile(container string, binaries map[string]v1alpha1.AccessRules) *v1alpha1.LandlockProfileSpec {
-	return &v1alpha1.LandlockProfileSpec{ProfilesByContainer: map[string]map[string]v1alpha1.AccessRules{container: binaries}}
+	return &v1alpha1.LandlockProfileSpec{ProfilesByContainer: map[string]v1alpha1.BinaryRules{container: binaries}}
 }
 
 // readExec returns the readExec paths of a ruleset, after the implicit
@@ -306,9 +306,9 @@ func TestCompileRules(t *testing.T) {
 func TestCompileOtherContainers(t *testing.T) {
 	root := busyboxRoot(t)
 	spec := &v1alpha1.LandlockProfileSpec{
-		ProfilesByContainer: map[string]map[string]v1alpha1.AccessRules{"other": {"/bin/missing": {}}},
+		ProfilesByContainer: map[string]v1alpha1.BinaryRules{"other": {"/bin/missing": {}}},
 		ContainerWide:       map[string]v1alpha1.AccessRules{"other2": {}},
-		SeccompByContainer:  map[string]string{"app": "runtime-default"},
+		SeccompByContainer:  map[string]v1alpha1.ProfileName{"app": "runtime-default"},
 	}
 	// Nothing for app, so nothing is resolved and the kernel does not matter.
 	for _, abi := range []int{0, 7} {
@@ -345,7 +345,7 @@ func TestCompileKernel(t *testing.T) {
 			if tt.wide {
 				spec.ContainerWide = map[string]v1alpha1.AccessRules{"app": {}}
 			} else {
-				spec.ProfilesByContainer = map[string]map[string]v1alpha1.AccessRules{"app": {"/bin/sh": {}}}
+				spec.ProfilesByContainer = map[string]v1alpha1.BinaryRules{"app": {"/bin/sh": {}}}
 			}
 			res, err := Compile(spec, Container{Name: "app", Rootfs: root, Args: []string{"sh"}}, tt.abi)
 			if !tt.ok {

@@ -29,10 +29,10 @@ spec:
 `
 
 var strictSpec = v1alpha1.LandlockProfileSpec{
-	ProfilesByContainer: map[string]map[string]v1alpha1.AccessRules{
+	ProfilesByContainer: map[string]v1alpha1.BinaryRules{
 		"app": {"/bin/sh": {ReadOnly: []string{"/etc"}, ReadWrite: []string{"/tmp"}}},
 	},
-	SeccompByContainer: map[string]string{"app": "tight"},
+	SeccompByContainer: map[string]v1alpha1.ProfileName{"app": "tight"},
 }
 
 const tightYAML = `apiVersion: podlock.kubewarden.io/v1alpha1

@@ -7,20 +7,26 @@ type LandlockProfileSpec struct {
 	// the listed binaries are restricted; a process they start inherits
 	// their restrictions.
 	// +optional
-	ProfilesByContainer map[string]map[string]AccessRules `json:"profilesByContainer,omitempty"`
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(c, c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",message="container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric",messageExpression="'container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric, not: ' + self.filter(c, !(c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')))[0]"
+	ProfilesByContainer map[string]BinaryRules `json:"profilesByContainer,omitempty"`
 
 	// ContainerWide maps a container name to rules that confine the whole
 	// container: its entrypoint, everything the entrypoint starts and every
 	// process started later with `kubectl exec`. The entrypoint binary, its
 	// ELF interpreter and its shared libraries are added automatically.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(c, c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",message="container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric",messageExpression="'container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric, not: ' + self.filter(c, !(c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')))[0]"
 	ContainerWide map[string]AccessRules `json:"containerWide,omitempty"`
 
 	// SeccompByContainer maps a container name to the SeccompProfile (in
 	// the pod's namespace) or built-in profile that filters its system
 	// calls. The filter is container-wide.
 	// +optional
-	SeccompByContainer map[string]string `json:"seccompByContainer,omitempty"`
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(c, c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",message="container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric",messageExpression="'container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric, not: ' + self.filter(c, !(c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')))[0]"
+	SeccompByContainer map[string]ProfileName `json:"seccompByContainer,omitempty"`
 
 	// BestEffort lets containers start on kernels whose Landlock ABI is
 	// older than the rules need, enforcing what the kernel supports. By
@@ -29,16 +35,53 @@ type LandlockProfileSpec struct {
 	BestEffort bool `json:"bestEffort,omitempty"`
 }
 
+// BinaryRules maps the absolute, clean path a binary is started as to what
+// it may access.
+// +kubebuilder:validation:MinProperties=1
+// +kubebuilder:validation:MaxProperties=64
+// +kubebuilder:validation:XValidation:rule="self.all(b, b.matches('^(/|(/([^/.][^/]*|[.][^/.][^/]*|[.][.][^/]+))+)$'))",message="binaries must be absolute, clean paths (no '.', '..' or '//' components, no trailing '/')"
+type BinaryRules map[string]AccessRules
+
+// ProfileName names a profile: a DNS-1123 subdomain.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+type ProfileName string
+
 // AccessRules lists filesystem paths by the access granted beneath them. A
-// directory grants access to everything below it.
+// directory grants access to everything below it. Paths are absolute and
+// clean: they start with '/' and have no '.' or '..' component, no '//' and
+// no trailing '/' (except "/" itself). A list, when present, is not empty;
+// rules with no list at all grant nothing (beyond what the binary needs to
+// be loaded).
 type AccessRules struct {
 	// +optional
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:items:Pattern=`^(/|/?([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))*)$`
+	// +kubebuilder:validation:items:XValidation:rule="self.startsWith('/')",message="must be an absolute path"
 	ReadOnly []string `json:"readOnly,omitempty"`
 	// +optional
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:items:Pattern=`^(/|/?([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))*)$`
+	// +kubebuilder:validation:items:XValidation:rule="self.startsWith('/')",message="must be an absolute path"
 	ReadWrite []string `json:"readWrite,omitempty"`
 	// +optional
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:items:Pattern=`^(/|/?([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))*)$`
+	// +kubebuilder:validation:items:XValidation:rule="self.startsWith('/')",message="must be an absolute path"
 	ReadExec []string `json:"readExec,omitempty"`
 	// +optional
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:items:Pattern=`^(/|/?([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))*)$`
+	// +kubebuilder:validation:items:XValidation:rule="self.startsWith('/')",message="must be an absolute path"
 	ReadWriteExec []string `json:"readWriteExec,omitempty"`
 }
 

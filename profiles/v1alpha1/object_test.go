@@ -33,9 +33,9 @@ func TestDecodeLandlockProfile(t *testing.T) {
 				TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindLandlockProfile},
 				Metadata: ObjectMeta{Name: "strict", Namespace: "team-a", UID: "1234"},
 				Spec: LandlockProfileSpec{
-					ProfilesByContainer: map[string]map[string]AccessRules{"app": {"/bin/sh": {ReadOnly: []string{"/etc"}, ReadWrite: []string{"/tmp"}}}},
+					ProfilesByContainer: map[string]BinaryRules{"app": {"/bin/sh": {ReadOnly: []string{"/etc"}, ReadWrite: []string{"/tmp"}}}},
 					ContainerWide:       map[string]AccessRules{"app": {ReadExec: []string{"/usr"}, ReadWriteExec: []string{"/var"}}},
-					SeccompByContainer:  map[string]string{"app": "runtime-default"},
+					SeccompByContainer:  map[string]ProfileName{"app": "runtime-default"},
 					BestEffort:          true,
 				},
 			},

@@ -90,7 +90,7 @@ func (s *LandlockProfileSpec) Validate() error {
 		if err := ValidateLabel("container name", container); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
-		if err := ValidateName(s.SeccompByContainer[container]); err != nil {
+		if err := ValidateName(string(s.SeccompByContainer[container])); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 	}

@@ -139,30 +139,30 @@ func TestLandlockProfileSpecValidate(t *testing.T) {
 		{
 			name: "valid everything",
 			spec: LandlockProfileSpec{
-				ProfilesByContainer: map[string]map[string]AccessRules{
+				ProfilesByContainer: map[string]BinaryRules{
 					"app": {
 						"/bin/sh":       {ReadOnly: []string{"/etc"}, ReadWrite: []string{"/tmp"}},
 						"/usr/bin/curl": {ReadExec: []string{"/usr/lib"}, ReadWriteExec: []string{"/var/run"}},
 					},
 				},
 				ContainerWide:      map[string]AccessRules{"app": {ReadOnly: []string{"/"}}, "side-car": {}},
-				SeccompByContainer: map[string]string{"app": "runtime-default", "side-car": "my.profile"},
+				SeccompByContainer: map[string]ProfileName{"app": "runtime-default", "side-car": "my.profile"},
 				BestEffort:         true,
 			},
 		},
 		{
 			name: "binary path relative",
-			spec: LandlockProfileSpec{ProfilesByContainer: map[string]map[string]AccessRules{"app": {"bin/sh": {}}}},
+			spec: LandlockProfileSpec{ProfilesByContainer: map[string]BinaryRules{"app": {"bin/sh": {}}}},
 			errs: []string{`spec.profilesByContainer[app][bin/sh]: path "bin/sh" is not absolute`},
 		},
 		{
 			name: "binary path with ..",
-			spec: LandlockProfileSpec{ProfilesByContainer: map[string]map[string]AccessRules{"app": {"/bin/../sh": {}}}},
+			spec: LandlockProfileSpec{ProfilesByContainer: map[string]BinaryRules{"app": {"/bin/../sh": {}}}},
 			errs: []string{`spec.profilesByContainer[app][/bin/../sh]: path "/bin/../sh" is not clean`},
 		},
 		{
 			name: "rule paths",
-			spec: LandlockProfileSpec{ProfilesByContainer: map[string]map[string]AccessRules{"app": {"/bin/sh": {
+			spec: LandlockProfileSpec{ProfilesByContainer: map[string]BinaryRules{"app": {"/bin/sh": {
 				ReadOnly:      []string{"/etc", "etc"},
 				ReadWrite:     []string{"/tmp/"},
 				ReadExec:      []string{"/usr//lib"},
@@ -177,20 +177,20 @@ func TestLandlockProfileSpecValidate(t *testing.T) {
 		},
 		{
 			name: "empty binary map",
-			spec: LandlockProfileSpec{ProfilesByContainer: map[string]map[string]AccessRules{"app": {}}},
+			spec: LandlockProfileSpec{ProfilesByContainer: map[string]BinaryRules{"app": {}}},
 			errs: []string{"spec.profilesByContainer[app]: lists no binary"},
 		},
 		{
 			name: "nil binary map",
-			spec: LandlockProfileSpec{ProfilesByContainer: map[string]map[string]AccessRules{"app": nil}},
+			spec: LandlockProfileSpec{ProfilesByContainer: map[string]BinaryRules{"app": nil}},
 			errs: []string{"spec.profilesByContainer[app]: lists no binary"},
 		},
 		{
 			name: "bad container names",
 			spec: LandlockProfileSpec{
-				ProfilesByContainer: map[string]map[string]AccessRules{"App": {"/bin/sh": {}}},
+				ProfilesByContainer: map[string]BinaryRules{"App": {"/bin/sh": {}}},
 				ContainerWide:       map[string]AccessRules{"a.b": {}, "": {}},
-				SeccompByContainer:  map[string]string{"a_b": "runtime-default", strings.Repeat("x", 64): "runtime-default"},
+				SeccompByContainer:  map[string]ProfileName{"a_b": "runtime-default", strings.Repeat("x", 64): "runtime-default"},
 			},
 			errs: []string{
 				`spec.profilesByContainer[App]: container name "App"`,
@@ -207,7 +207,7 @@ func TestLandlockProfileSpecValidate(t *testing.T) {
 		},
 		{
 			name: "bad seccomp profile names",
-			spec: LandlockProfileSpec{SeccompByContainer: map[string]string{"a": "", "b": "Runtime/Default", "c": "../x"}},
+			spec: LandlockProfileSpec{SeccompByContainer: map[string]ProfileName{"a": "", "b": "Runtime/Default", "c": "../x"}},
 			errs: []string{
 				`spec.seccompByContainer[a]: name ""`,
 				`spec.seccompByContainer[b]: name "Runtime/Default"`,
@@ -243,7 +243,7 @@ func TestLandlockProfileSpecValidate(t *testing.T) {
 // TestValidateOrder: problems are reported in a stable order, so that the
 // same profile always gives the same message.
 func TestValidateOrder(t *testing.T) {
-	spec := LandlockProfileSpec{ProfilesByContainer: map[string]map[string]AccessRules{
+	spec := LandlockProfileSpec{ProfilesByContainer: map[string]BinaryRules{
 		"c": {"x": {}}, "a": {"y": {}}, "b": {"z": {}, "w": {}},
 	}}
 	first := spec.Validate().Error()
@@ -282,9 +282,9 @@ func TestAccessRulesEmpty(t *testing.T) {
 
 func TestConfines(t *testing.T) {
 	spec := &LandlockProfileSpec{
-		ProfilesByContainer: map[string]map[string]AccessRules{"bin": {"/bin/sh": {}}},
+		ProfilesByContainer: map[string]BinaryRules{"bin": {"/bin/sh": {}}},
 		ContainerWide:       map[string]AccessRules{"wide": {}},
-		SeccompByContainer:  map[string]string{"sec": "runtime-default"},
+		SeccompByContainer:  map[string]ProfileName{"sec": "runtime-default"},
 	}
 	for container, want := range map[string]bool{"bin": true, "wide": true, "sec": true, "other": false, "": false} {
 		if got := spec.Confines(container); got != want {

@@ -93,6 +93,7 @@ var quickstartConfined = struct{ stdout, stderr []string }{
 func TestProfilesFromAPIServer(t *testing.T) {
 	a := newAPIEnv(t)
 	a.cp.Apply(t, []byte(quickstartProfile))
+	a.cp.Apply(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-b\n"))
 	a.cp.Apply(t, []byte(strings.Replace(strings.Replace(quickstartProfile, "name: demo", "name: team-b-only", 1), "namespace: default", "namespace: team-b", 1)))
 
 	t.Run("a profile applied through the API confines the container", func(t *testing.T) {

@@ -7,6 +7,7 @@
 # usage: build.sh [CACHE_DIR] [component...]
 #
 #   CACHE_DIR   default $PODLOCK_TOOLS_CACHE, else <repo>/.cache/tools
+#               (a path with a slash, or an existing directory)
 #   component   apiserver (etcd, kube-apiserver)
 #               node      (kubelet, containerd, runc, cni)
 #               all       (the default)
@@ -38,7 +39,13 @@ is_unit() {
 }
 
 cache=${PODLOCK_TOOLS_CACHE:-$repo/.cache/tools}
+# The first argument is the cache directory when it is not a component name
+# and looks like a path (contains a slash, or is an existing directory).
 if [[ $# -gt 0 ]] && ! is_unit "$1"; then
+	if [[ $1 != */* && ! -d $1 ]]; then
+		echo "build.sh: unknown component $1 (want apiserver, node, all, or one of ${all_units[*]}; a CACHE_DIR must contain a /)" >&2
+		exit 2
+	fi
 	cache=$1
 	shift
 fi
@@ -135,7 +142,7 @@ module_tags() {
 	*) echo "" ;;
 	esac
 }
-module_ldflags() { # $1 module, $2 version
+module_ldflags() { # $1 module, $2 version; every -X has a leading space
 	local v=$2 x=""
 	case $1 in
 	kube)
@@ -149,10 +156,10 @@ module_ldflags() { # $1 module, $2 version
 		done
 		;;
 	containerd)
-		x="-X github.com/containerd/containerd/v2/version.Version=$v"
+		x=" -X github.com/containerd/containerd/v2/version.Version=$v"
 		;;
 	cni)
-		x="-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$v"
+		x=" -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$v"
 		;;
 	esac
 	echo "-s -w$x"

@@ -60,7 +60,6 @@ type Options struct {
 
 // ControlPlane is a running etcd and kube-apiserver.
 type ControlPlane struct {
-	t    testing.TB
 	opts Options
 	dir  string
 	bin  string
@@ -69,7 +68,6 @@ type ControlPlane struct {
 	etcdURL   string
 	apiserver *proc
 	port      int
-	apiArgs   []string
 
 	adminToken string
 	tokens     map[string]string
@@ -101,10 +99,12 @@ func StartControlPlane(t testing.TB, opts Options) *ControlPlane {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := &ControlPlane{t: t, opts: opts, dir: dir, bin: bin, tokens: map[string]string{}}
+	cp := &ControlPlane{opts: opts, dir: dir, bin: bin, tokens: map[string]string{}}
+	started := false
 	t.Cleanup(func() {
 		cp.stopAll()
-		if t.Failed() {
+		// A failed start already reported the logs.
+		if t.Failed() && started {
 			for _, name := range []string{"kube-apiserver.log", "etcd.log"} {
 				t.Logf("last lines of %s:\n%s", name, tail(filepath.Join(dir, name), 40))
 			}
@@ -124,6 +124,7 @@ func StartControlPlane(t testing.TB, opts Options) *ControlPlane {
 	if err := cp.startAPIServer(true); err != nil {
 		t.Fatal(err)
 	}
+	started = true
 	return cp
 }
 
@@ -175,9 +176,9 @@ func (cp *ControlPlane) writeFiles() error {
 func (cp *ControlPlane) startEtcd() error {
 	var lastErr error
 	for range 3 { // a free port may be taken before etcd binds it
-		client, peer := freePort(), freePort()
-		cp.etcdURL = "http://127.0.0.1:" + strconv.Itoa(client)
-		peerURL := "http://127.0.0.1:" + strconv.Itoa(peer)
+		clientPort, peerPort := freePort(), freePort()
+		cp.etcdURL = "http://127.0.0.1:" + strconv.Itoa(clientPort)
+		peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
 		dataDir := cp.path("etcd")
 		os.RemoveAll(dataDir)
 		p, err := startProc(filepath.Join(cp.bin, "etcd"), cp.path("etcd.log"),
@@ -195,9 +196,9 @@ func (cp *ControlPlane) startEtcd() error {
 			return err
 		}
 		cp.etcd = p
-		client2 := &http.Client{Timeout: 2 * time.Second}
+		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
 		lastErr = p.waitReady(cp.opts.StartTimeout, func() bool {
-			resp, err := client2.Get(cp.etcdURL + "/health")
+			resp, err := client.Get(cp.etcdURL + "/health")
 			if err != nil {
 				return false
 			}
@@ -209,7 +210,7 @@ func (cp *ControlPlane) startEtcd() error {
 			return nil
 		}
 		p.stop(cp.opts.StopTimeout)
-		if !p.exited() {
+		if !portTaken(cp.path("etcd.log")) {
 			break
 		}
 	}
@@ -222,7 +223,7 @@ func (cp *ControlPlane) startAPIServer(first bool) error {
 		if first {
 			cp.port = freePort()
 		}
-		cp.apiArgs = append([]string{
+		args := append([]string{
 			"--etcd-servers", cp.etcdURL,
 			"--bind-address", "127.0.0.1",
 			"--advertise-address", "127.0.0.1",
@@ -241,7 +242,7 @@ func (cp *ControlPlane) startAPIServer(first bool) error {
 			"--kubelet-preferred-address-types", "Hostname,InternalIP",
 			"--allow-privileged",
 		}, cp.opts.APIServerArgs...)
-		p, err := startProc(filepath.Join(cp.bin, "kube-apiserver"), cp.path("kube-apiserver.log"), cp.apiArgs...)
+		p, err := startProc(filepath.Join(cp.bin, "kube-apiserver"), cp.path("kube-apiserver.log"), args...)
 		if err != nil {
 			return err
 		}
@@ -253,41 +254,50 @@ func (cp *ControlPlane) startAPIServer(first bool) error {
 			return nil
 		}
 		p.stop(cp.opts.StopTimeout)
-		// Only a process that exited (a port taken) is worth retrying,
-		// and only on a new port if the port is ours to choose.
-		if !p.exited() || !first {
+		// Only a port taken since freePort is worth retrying, and only
+		// when the port is ours to choose.
+		if !first || !portTaken(cp.path("kube-apiserver.log")) {
 			break
 		}
 	}
 	return fmt.Errorf("kube-apiserver: %v\n%s", lastErr, tail(cp.path("kube-apiserver.log"), 40))
 }
 
-// ready reports whether /readyz answers ok, loading the serving
-// certificate once the apiserver has written it.
+// ready reports whether /readyz answers ok. The first time, it waits for
+// the apiserver to have written its self-signed certificate (leaf and CA)
+// and keeps a transport that trusts it once a TLS handshake succeeded: the
+// file may be read half-written.
 func (cp *ControlPlane) ready() bool {
 	cp.mu.Lock()
-	if cp.transport == nil {
-		cert, err := os.ReadFile(cp.path("certs", "apiserver.crt"))
-		if err != nil || !bytes.Contains(cert, []byte("END CERTIFICATE")) {
-			cp.mu.Unlock()
-			return false
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(cert) {
-			cp.mu.Unlock()
-			return false
-		}
-		cp.caCert = cert
-		cp.transport = &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-			Proxy:           nil, // loopback only, whatever the environment says
-		}
-	}
+	tr := cp.transport
 	cp.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	status, body, err := cp.request(ctx, cp.adminToken, http.MethodGet, "/readyz", "", nil)
-	return err == nil && status == http.StatusOK && strings.TrimSpace(string(body)) == "ok"
+	if tr != nil {
+		status, body, err := cp.request(ctx, tr, cp.adminToken, http.MethodGet, "/readyz", "", nil)
+		return err == nil && status == http.StatusOK && strings.TrimSpace(string(body)) == "ok"
+	}
+	cert, err := os.ReadFile(cp.path("certs", "apiserver.crt"))
+	if err != nil {
+		return false
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(cert) {
+		return false
+	}
+	tr = &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		Proxy:           nil, // loopback only, whatever the environment says
+	}
+	status, body, err := cp.request(ctx, tr, cp.adminToken, http.MethodGet, "/readyz", "", nil)
+	if err != nil {
+		tr.CloseIdleConnections()
+		return false
+	}
+	cp.mu.Lock()
+	cp.caCert, cp.transport = cert, tr
+	cp.mu.Unlock()
+	return status == http.StatusOK && strings.TrimSpace(string(body)) == "ok"
 }
 
 // URL is the apiserver's address, https://127.0.0.1:PORT. It stays the same
@@ -297,11 +307,12 @@ func (cp *ControlPlane) URL() string { return "https://127.0.0.1:" + strconv.Ito
 // AdminToken is a bearer token of user admin in group system:masters.
 func (cp *ControlPlane) AdminToken() string { return cp.adminToken }
 
-// Token returns the bearer token of a user from Options.Tokens.
+// Token returns the bearer token of a user from Options.Tokens. It panics
+// for another user.
 func (cp *ControlPlane) Token(user string) string {
 	tok, ok := cp.tokens[user]
 	if !ok {
-		cp.t.Fatalf("kube: no token for user %q (add it to Options.Tokens)", user)
+		panic(fmt.Sprintf("kube: no token for user %q (add it to Options.Tokens)", user))
 	}
 	return tok
 }
@@ -351,8 +362,9 @@ current-context: podlock-test
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-// HTTPClient returns a client that trusts the apiserver; requests need an
-// Authorization: Bearer header. Its connections are closed by Stop.
+// HTTPClient returns a client that trusts the apiserver (and no proxy);
+// requests need an Authorization: Bearer header. Its idle connections are
+// closed by Stop.
 func (cp *ControlPlane) HTTPClient() *http.Client {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
@@ -381,10 +393,11 @@ func (cp *ControlPlane) DoAs(token, method, path string, body []byte) (status in
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return cp.request(ctx, token, method, path, ctype, body)
+	return cp.request(ctx, nil, token, method, path, ctype, body)
 }
 
-func (cp *ControlPlane) request(ctx context.Context, token, method, path, ctype string, body []byte) (int, []byte, error) {
+// request sends a request through tr, or the control plane's transport.
+func (cp *ControlPlane) request(ctx context.Context, tr *http.Transport, token, method, path, ctype string, body []byte) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -400,7 +413,11 @@ func (cp *ControlPlane) request(ctx context.Context, token, method, path, ctype 
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := cp.HTTPClient().Do(req)
+	client := cp.HTTPClient()
+	if tr != nil {
+		client.Transport = tr
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -425,13 +442,10 @@ func (cp *ControlPlane) Stop() {
 
 // Restart stops the apiserver if it runs and starts it again on the same
 // port, with the same certificates, tokens and etcd, and waits until it is
-// ready.
-func (cp *ControlPlane) Restart() {
-	cp.t.Helper()
+// ready. The error includes the end of the apiserver's log.
+func (cp *ControlPlane) Restart() error {
 	cp.Stop()
-	if err := cp.startAPIServer(false); err != nil {
-		cp.t.Fatal(err)
-	}
+	return cp.startAPIServer(false)
 }
 
 func (cp *ControlPlane) stopAll() {
@@ -557,7 +571,7 @@ func (cp *ControlPlane) applyOne(raw json.RawMessage) error {
 			}
 			path += "/" + res.Name + "/" + m.Metadata.Name + "?fieldManager=podlock-tests&force=true"
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			status, body, err := cp.request(ctx, cp.adminToken, http.MethodPatch, path, "application/apply-patch+yaml", raw)
+			status, body, err := cp.request(ctx, nil, cp.adminToken, http.MethodPatch, path, "application/apply-patch+yaml", raw)
 			cancel()
 			switch {
 			case err != nil:
@@ -595,7 +609,7 @@ func (cp *ControlPlane) resource(apiVersion, kind string) (apiResource, error) {
 				path = "/api/v1"
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			status, body, err := cp.request(ctx, cp.adminToken, http.MethodGet, path, "", nil)
+			status, body, err := cp.request(ctx, nil, cp.adminToken, http.MethodGet, path, "", nil)
 			cancel()
 			if err != nil {
 				return apiResource{}, err
@@ -799,6 +813,16 @@ func randomToken() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// portTaken reports whether the last run logged in a log file (after its
+// "====" line) failed to listen on a port already in use.
+func portTaken(logPath string) bool {
+	data, _ := os.ReadFile(logPath)
+	if i := bytes.LastIndex(data, []byte("\n==== ")); i >= 0 {
+		data = data[i:]
+	}
+	return bytes.Contains(data, []byte("address already in use"))
 }
 
 // tail returns the last n lines of a file.

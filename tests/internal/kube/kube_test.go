@@ -76,6 +76,39 @@ subjects:
 		t.Errorf("applied configmap: %s", body)
 	}
 
+	// A CRD and an object of it in one manifest: Apply waits for the
+	// resource to be served.
+	cp.Apply(t, []byte(`
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.test.podlock.io
+spec:
+  group: test.podlock.io
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+---
+apiVersion: test.podlock.io/v1
+kind: Widget
+metadata:
+  name: w
+  namespace: podlock-test
+spec:
+  size: 3
+`))
+	body = mustDo(t, cp, http.MethodGet, "/apis/test.podlock.io/v1/namespaces/podlock-test/widgets/w", "", http.StatusOK)
+	if !strings.Contains(string(body), `"size":3`) {
+		t.Errorf("widget: %s", body)
+	}
+
 	tok := cp.Token(nodeUser)
 	for _, c := range []struct {
 		token, path string
@@ -107,7 +140,9 @@ subjects:
 	if status, _, err := cp.Do(http.MethodGet, "/api/v1/namespaces/podlock-test/configmaps/demo", nil); err == nil {
 		t.Fatalf("a stopped apiserver answered %d", status)
 	}
-	cp.Restart()
+	if err := cp.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	if cp.URL() != url || string(cp.CACert()) != ca {
 		t.Errorf("Restart changed the URL or the certificate")
 	}
@@ -215,5 +250,20 @@ func TestToolsDir(t *testing.T) {
 	t.Setenv("PODLOCK_TOOLS_DIR", "/y")
 	if got := ToolsDir(); got != "/y" {
 		t.Errorf("ToolsDir() with PODLOCK_TOOLS_DIR=/y: %s", got)
+	}
+}
+
+func TestPortTaken(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "x.log")
+	if portTaken(log) {
+		t.Error("a missing log reports a taken port")
+	}
+	os.WriteFile(log, []byte("==== run 1\nlisten tcp 127.0.0.1:1: bind: address already in use\n==== run 2\nError: unknown flag\n"), 0o644)
+	if portTaken(log) {
+		t.Error("an earlier run's error counts")
+	}
+	os.WriteFile(log, []byte("==== run 1\nError: unknown flag\n==== run 2\nlisten tcp 127.0.0.1:1: bind: address already in use\n"), 0o644)
+	if !portTaken(log) {
+		t.Error("the last run's error does not count")
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -64,10 +63,22 @@ func Busybox() string {
 
 const busyboxPath = "/bin/busybox"
 
-// ModuleRoot is the directory of podlock's go.mod.
+// ModuleRoot is the directory of podlock's go.mod, found from the working
+// directory, which go test sets to the package's (source file paths are
+// relative under -trimpath).
 func ModuleRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+	dir, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.HasPrefix(string(data), "module github.com/kubewarden/podlock\n") {
+			return d
+		}
+		if d == filepath.Dir(d) {
+			panic("podlock's go.mod not found above " + dir)
+		}
+	}
 }
 
 var (
