@@ -53,25 +53,37 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if r.source, err = r.config.ProfileSource(r.log); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
-	ref := profiles.Ref{Namespace: id.Namespace, Name: id.Profile}
-	profile, err := r.source.LandlockProfile(ctx, ref)
-	if err != nil {
-		return explainLookup(id, err)
+	spec := &v1alpha1.LandlockProfileSpec{}
+	if id.Profile != "" {
+		profile, err := r.source.LandlockProfile(ctx, profiles.Ref{Namespace: id.Namespace, Name: id.Profile})
+		if err != nil {
+			return explainLookup(id, err)
+		}
+		spec = &profile.Spec
 	}
-	spec := &profile.Spec
-	if !spec.Confines(id.Container) {
-		r.log.Debug("profile does not name the container; not confining it", "profile", ref.String(), "container", id.Container)
+	seccompName, seccompField := id.Seccomp, "annotation "+v1alpha1.SeccompKey
+	if name, ok := spec.SeccompByContainer[id.Container]; ok {
+		seccompName, seccompField = string(name), "spec.seccompByContainer["+id.Container+"]"
+	}
+	if !spec.Confines(id.Container) && seccompName == "" {
+		r.log.Debug("profile does not name the container; not confining it", "profile", id.Profile, "container", id.Container)
 		return nil
 	}
-	policy, err := r.compile(ctx, b, id, ref, spec)
+	c, err := r.compile(b, id, spec)
 	if err != nil {
-		return fmt.Errorf("%s, LandlockProfile %s: %w", id, ref, err)
+		return fmt.Errorf("%s, %w", id, err)
 	}
-	if err := r.install(b, policy); err != nil {
+	if seccompName != "" {
+		if c.seccomp, err = r.compileSeccomp(ctx, id.Namespace, seccompName); err != nil {
+			return fmt.Errorf("%s, %s: %w", id, seccompField, err)
+		}
+		c.Policy.Seccomp = seccompFile
+	}
+	if err := r.install(b, c); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
-	r.log.Debug("container confined", "profile", ref.String(), "container", id.Container,
-		"binaries", len(policy.Policy.Binaries), "containerWide", policy.Policy.Container != nil, "seccomp", policy.Policy.Seccomp != "")
+	r.log.Debug("container confined", "profile", id.Profile, "container", id.Container,
+		"binaries", len(c.Policy.Binaries), "containerWide", c.Policy.Container != nil, "seccomp", seccompName)
 	return nil
 }
 
@@ -81,7 +93,7 @@ type confinement struct {
 	seccomp []byte // serialised seccomp program, if any
 }
 
-func (r *Runtime) compile(ctx context.Context, b *bundle.Bundle, id identity, ref profiles.Ref, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
+func (r *Runtime) compile(b *bundle.Bundle, id identity, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
 	p := b.Process()
 	res, err := compile.Compile(spec, compile.Container{
 		Name:   id.Container,
@@ -91,16 +103,9 @@ func (r *Runtime) compile(ctx context.Context, b *bundle.Bundle, id identity, re
 		Cwd:    p.Cwd,
 	}, landlock.KernelABI())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("LandlockProfile %s/%s: %w", id.Namespace, id.Profile, err)
 	}
-	c := &confinement{Result: *res}
-	if name, ok := spec.SeccompByContainer[id.Container]; ok {
-		if c.seccomp, err = r.compileSeccomp(ctx, ref.Namespace, string(name)); err != nil {
-			return nil, fmt.Errorf("spec.seccompByContainer[%s]: %w", id.Container, err)
-		}
-		c.Policy.Seccomp = seccompFile
-	}
-	return c, nil
+	return &confinement{Result: *res}, nil
 }
 
 // install writes the policy into the bundle and rewrites config.json so

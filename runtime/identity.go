@@ -33,7 +33,11 @@ type identity struct {
 	Namespace string
 	Pod       string
 	Container string
-	Profile   string
+	// Profile is the LandlockProfile asked for, Seccomp the SeccompProfile
+	// for every container its LandlockProfile does not bind one to (set by
+	// the controller from a namespace's policy). Either may be empty.
+	Profile string
+	Seccomp string
 }
 
 var errNotConfined = errors.New("container asks for no profile")
@@ -45,8 +49,9 @@ func identify(annotations map[string]string) (identity, error) {
 	if first(annotations, criContainerType, crioContainerType) == sandboxType {
 		return identity{}, errNotConfined
 	}
-	profile, ok := annotations[v1alpha1.ProfileKey]
-	if !ok {
+	profile, hasProfile := annotations[v1alpha1.ProfileKey]
+	seccomp, hasSeccomp := annotations[v1alpha1.SeccompKey]
+	if !hasProfile && !hasSeccomp {
 		return identity{}, errNotConfined
 	}
 	id := identity{
@@ -54,19 +59,24 @@ func identify(annotations map[string]string) (identity, error) {
 		Pod:       first(annotations, criPodName, crioPodName),
 		Container: first(annotations, criContainerName, crioContainerName),
 		Profile:   profile,
+		Seccomp:   seccomp,
 	}
 	if id.Namespace == "" {
 		id.Namespace = dir.DefaultNamespace // not started by Kubernetes
 	}
-	if err := v1alpha1.ValidateName(profile); err != nil {
-		return identity{}, fmt.Errorf("annotation %s: %w", v1alpha1.ProfileKey, err)
+	for key, name := range map[string]string{v1alpha1.ProfileKey: profile, v1alpha1.SeccompKey: seccomp} {
+		if _, ok := annotations[key]; ok {
+			if err := v1alpha1.ValidateName(name); err != nil {
+				return identity{}, fmt.Errorf("annotation %s: %w", key, err)
+			}
+		}
 	}
 	if err := v1alpha1.ValidateLabel("namespace", id.Namespace); err != nil {
 		return identity{}, err
 	}
 	if id.Container == "" {
-		return identity{}, fmt.Errorf("annotation %s asks for a profile, but the container has no name: annotation %s (containerd) or %s (CRI-O) is missing",
-			v1alpha1.ProfileKey, criContainerName, crioContainerName)
+		return identity{}, fmt.Errorf("the container asks for a podlock profile, but has no name: annotation %s (containerd) or %s (CRI-O) is missing",
+			criContainerName, crioContainerName)
 	}
 	return id, nil
 }

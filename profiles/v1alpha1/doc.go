@@ -27,3 +27,8 @@ const (
 // the pod annotation that the runtime reads (the CRI passes annotations to the
 // runtime, never labels).
 const ProfileKey = Group + "/profile"
+
+// SeccompKey is the pod annotation, set by podlock-controller from a
+// namespace's policy, that names the SeccompProfile of every container of
+// the pod that its LandlockProfile does not bind one to.
+const SeccompKey = Group + "/seccomp"

@@ -284,3 +284,30 @@ spec:
 		"cat: can't open '/etc/hostname': Permission denied",
 	})
 }
+
+// The namespace-wide seccomp profile that the controller sets as the pod
+// annotation podlock.kubewarden.io/seccomp applies to every container,
+// except those whose LandlockProfile binds their own.
+func TestSeccompAnnotation(t *testing.T) {
+	e := newEnv(t)
+	e.profile("seccomp", denyMkdir)
+	e.profile("bind", bindSeccomp("audit"))
+	for _, tc := range []struct {
+		name, profile string
+		wantStderr    []string
+	}{
+		{"annotation only", "", []string{"mkdir: can't create directory '/tmp/x': Operation not permitted"}},
+		{"the LandlockProfile's binding wins", "demo", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := testenv.NewBundle(t, "sh", "-c", "mkdir /tmp/x; exit 0").Annotate("default", "app", tc.profile)
+			b.Spec.Annotations["podlock.kubewarden.io/seccomp"] = "no-mkdir"
+			b.Write(t)
+			res := e.rt.Run(b, "seccomp-annotation")
+			if res.Err != nil {
+				t.Fatalf("run: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+			}
+			wantLines(t, "stderr", res.Stderr, tc.wantStderr)
+		})
+	}
+}

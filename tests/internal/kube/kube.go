@@ -47,8 +47,8 @@ type Options struct {
 	// Each user gets a random token, returned by Token. The admin user
 	// (group system:masters) always exists.
 	Tokens map[string][]string
-	// APIServerArgs are appended to kube-apiserver's flags (a repeated flag
-	// overrides the default).
+	// APIServerArgs are appended to kube-apiserver's flags (a repeated
+	// single-valued flag overrides the default; list flags accumulate).
 	APIServerArgs []string
 	// StartTimeout bounds the wait for etcd and for the apiserver's
 	// /readyz, at each start. Default 2 minutes.
