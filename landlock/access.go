@@ -36,6 +36,10 @@ const fileAccess Access = ll.AccessFSExecute | ll.AccessFSWriteFile | ll.AccessF
 // read-only file could still be emptied.
 const MinABI = 3
 
+// MaxABI is the newest Landlock ABI podlock knows; rulesets need at most
+// 6, for IPC scopes.
+const MaxABI = 7
+
 var accessNames = []struct {
 	access Access
 	name   string

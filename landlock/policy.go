@@ -52,10 +52,40 @@ type Binary struct {
 	Rules Ruleset `json:"rules"`
 }
 
-// Ruleset lists what a confined process may access; everything else that
-// Landlock can restrict at the policy's ABI is denied.
+// Ruleset lists what a confined process may access: every filesystem
+// access of Landlock ABI 3 outside Rules is denied; with Network, so is
+// every TCP bind and connect to a port it does not list; and the IPC that
+// Scoped names cannot reach out of the process's domain.
 type Ruleset struct {
-	Rules []Rule `json:"rules,omitempty"`
+	Rules   []Rule   `json:"rules,omitempty"`
+	Network *Network `json:"network,omitempty"`
+	Scoped  []Scope  `json:"scoped,omitempty"`
+}
+
+// Network lists the TCP ports a confined process may bind and connect to.
+type Network struct {
+	BindTCP    []uint16 `json:"bindTCP,omitempty"`
+	ConnectTCP []uint16 `json:"connectTCP,omitempty"`
+}
+
+// Scope is an IPC scope of Landlock ABI 6.
+type Scope string
+
+// The scopes.
+const (
+	ScopeAbstractUnixSocket Scope = "abstractUnixSocket"
+	ScopeSignal             Scope = "signal"
+)
+
+// ABI returns the Landlock ABI the ruleset needs.
+func (r *Ruleset) ABI() int {
+	switch {
+	case len(r.Scoped) > 0:
+		return 6
+	case r.Network != nil:
+		return 4
+	}
+	return MinABI
 }
 
 // Rule grants Access beneath each of Paths.

@@ -33,12 +33,21 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) error {
 	if have := KernelABI(); have < abi && !bestEffort || have == 0 {
 		return fmt.Errorf("kernel Landlock ABI is %d, the policy needs %d: %w", have, abi, ErrUnsupported)
 	}
-	cfg, err := configFor(abi)
+	if abi < r.ABI() || abi > MaxABI {
+		return fmt.Errorf("policy asks for Landlock ABI %d, its rules need %d to %d: %w", abi, r.ABI(), MaxABI, ErrUnsupported)
+	}
+	cfg, err := r.config()
 	if err != nil {
 		return err
 	}
 	if bestEffort {
 		cfg = cfg.BestEffort()
+	}
+	if KernelABI() >= 7 {
+		// Audit the confined program's denials, not only the helper's
+		// (the default stops logging at execve). Logging changes no
+		// access decision, so older kernels simply go without.
+		cfg = cfg.EnableLoggingForSubprocesses()
 	}
 	var rules []golandlock.Rule
 	for _, rule := range r.Rules {
@@ -52,27 +61,38 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) error {
 			rules = append(rules, golandlock.PathAccess(golandlock.AccessFSSet(access), p).IgnoreIfMissing())
 		}
 	}
-	if err := cfg.RestrictPaths(rules...); err != nil {
+	if r.Network != nil {
+		for _, p := range r.Network.BindTCP {
+			rules = append(rules, golandlock.BindTCP(p))
+		}
+		for _, p := range r.Network.ConnectTCP {
+			rules = append(rules, golandlock.ConnectTCP(p))
+		}
+	}
+	if err := cfg.Restrict(rules...); err != nil {
 		return fmt.Errorf("applying Landlock ruleset: %w", err)
 	}
 	return nil
 }
 
-// configFor restricts every filesystem right of the given ABI, but nothing
-// of later ABIs: a profile written for ABI 3 keeps meaning the same on newer
-// kernels (ABI 5, for example, would start denying ioctl on devices).
-func configFor(abi int) (golandlock.Config, error) {
-	switch abi {
-	case 3:
-		return golandlock.V3, nil
-	case 4:
-		return golandlock.V4, nil
-	case 5:
-		return golandlock.V5, nil
-	case 6:
-		return golandlock.V6, nil
-	case 7:
-		return golandlock.V7, nil
+// config restricts the filesystem rights of ABI 3 whatever the kernel:
+// a profile keeps meaning the same on newer kernels (ABI 5, for example,
+// would start denying ioctl on devices). TCP and IPC scopes are restricted
+// only when the ruleset asks for them.
+func (r *Ruleset) config() (golandlock.Config, error) {
+	cfg := golandlock.Config{HandledAccessFS: golandlock.V3.HandledAccessFS}
+	if r.Network != nil {
+		cfg.HandledAccessNet = golandlock.V4.HandledAccessNet
 	}
-	return golandlock.Config{}, fmt.Errorf("Landlock ABI %d: %w", abi, ErrUnsupported)
+	for _, s := range r.Scoped {
+		switch s {
+		case ScopeAbstractUnixSocket:
+			cfg.Scoped |= ll.ScopeAbstractUnixSocket
+		case ScopeSignal:
+			cfg.Scoped |= ll.ScopeSignal
+		default:
+			return golandlock.Config{}, fmt.Errorf("unknown Landlock scope %q", s)
+		}
+	}
+	return cfg, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	golandlock "github.com/landlock-lsm/go-landlock/landlock"
 )
 
 // subprocessEnv names the test that a re-executed test binary runs
@@ -290,11 +292,37 @@ func TestKernelABI(t *testing.T) {
 	}
 }
 
-func TestConfigFor(t *testing.T) {
-	for abi := 0; abi <= 9; abi++ {
-		_, err := configFor(abi)
-		if supported := abi >= 3 && abi <= 7; supported != (err == nil) {
-			t.Errorf("configFor(%d) = %v", abi, err)
-		}
+func TestRulesetConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rs      Ruleset
+		abi     int
+		net     bool
+		scoped  golandlock.ScopedSet
+		wantErr bool
+	}{
+		{name: "filesystem only", abi: 3},
+		{name: "network", rs: Ruleset{Network: &Network{BindTCP: []uint16{80}}}, abi: 4, net: true},
+		{name: "scoped", rs: Ruleset{Scoped: []Scope{ScopeSignal, ScopeAbstractUnixSocket}}, abi: 6, scoped: 3},
+		{name: "unknown scope", rs: Ruleset{Scoped: []Scope{"pipes"}}, abi: 6, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.rs.ABI(); got != tc.abi {
+				t.Errorf("ABI() = %d, want %d", got, tc.abi)
+			}
+			cfg, err := tc.rs.config()
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("config() error %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if cfg.HandledAccessFS != golandlock.V3.HandledAccessFS {
+				t.Errorf("filesystem rights %v, want those of ABI 3", cfg.HandledAccessFS)
+			}
+			if (cfg.HandledAccessNet != 0) != tc.net || cfg.Scoped != tc.scoped {
+				t.Errorf("net %v scoped %v", cfg.HandledAccessNet, cfg.Scoped)
+			}
+		})
 	}
 }

@@ -53,10 +53,6 @@ func Compile(spec *v1alpha1.LandlockProfileSpec, c Container, kernelABI int) (*R
 	if len(binaries) == 0 && !hasWide {
 		return res, nil
 	}
-	if kernelABI < res.Policy.ABI && !spec.BestEffort || kernelABI == 0 {
-		return nil, fmt.Errorf("the node's kernel supports Landlock ABI %d, the profile needs ABI %d (Linux 6.2 or later with Landlock enabled in the lsm= boot parameter); run the pod on such a node or set spec.bestEffort: %w",
-			kernelABI, res.Policy.ABI, ErrKernel)
-	}
 	r, err := openRoot(c.Rootfs)
 	if err != nil {
 		return nil, err
@@ -121,7 +117,29 @@ func Compile(spec *v1alpha1.LandlockProfileSpec, c Container, kernelABI int) (*R
 		}
 		res.Policy.Container = &rules
 	}
+
+	for _, rs := range res.rulesets() {
+		res.Policy.ABI = max(res.Policy.ABI, rs.ABI())
+	}
+	if kernelABI < res.Policy.ABI && !spec.BestEffort || kernelABI == 0 {
+		return nil, fmt.Errorf("the node's kernel supports Landlock ABI %d, the profile needs ABI %d (Linux %s or later with Landlock enabled in the lsm= boot parameter); run the pod on such a node or set spec.bestEffort: %w",
+			kernelABI, res.Policy.ABI, linuxWithABI[res.Policy.ABI], ErrKernel)
+	}
 	return res, nil
+}
+
+// linuxWithABI is the first Linux release of each Landlock ABI.
+var linuxWithABI = map[int]string{1: "5.13", 2: "5.19", 3: "6.2", 4: "6.7", 5: "6.10", 6: "6.12", 7: "6.15"}
+
+func (res *Result) rulesets() []*landlock.Ruleset {
+	var out []*landlock.Ruleset
+	if res.Policy.Container != nil {
+		out = append(out, res.Policy.Container)
+	}
+	for _, b := range res.Policy.Binaries {
+		out = append(out, &b.Rules)
+	}
+	return out
 }
 
 // rules turns profile rules into a ruleset for a process that runs binary,
@@ -134,6 +152,17 @@ func (r *root) rules(profile v1alpha1.AccessRules, binary string) (landlock.Rule
 	}
 	implicit := append([]string{landlock.Dir, landlock.HelperPath}, loadable...)
 	var rs landlock.Ruleset
+	if n := profile.Network; n != nil {
+		rs.Network = &landlock.Network{BindTCP: ports(n.BindTCP), ConnectTCP: ports(n.ConnectTCP)}
+	}
+	if s := profile.Scope; s != nil {
+		if s.AbstractUnixSocket {
+			rs.Scoped = append(rs.Scoped, landlock.ScopeAbstractUnixSocket)
+		}
+		if s.Signal {
+			rs.Scoped = append(rs.Scoped, landlock.ScopeSignal)
+		}
+	}
 	for _, rule := range []landlock.Rule{
 		{Access: landlock.ReadOnly, Paths: profile.ReadOnly},
 		{Access: landlock.ReadWrite, Paths: profile.ReadWrite},
@@ -145,6 +174,15 @@ func (r *root) rules(profile v1alpha1.AccessRules, binary string) (landlock.Rule
 		}
 	}
 	return rs, nil
+}
+
+// ports converts validated port numbers.
+func ports(list []int32) []uint16 {
+	out := make([]uint16, len(list))
+	for i, p := range list {
+		out[i] = uint16(p)
+	}
+	return out
 }
 
 func notInImage(err error) error {

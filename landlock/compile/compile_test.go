@@ -367,6 +367,44 @@ func TestCompileKernel(t *testing.T) {
 	}
 }
 
+// Network rules need ABI 4 and IPC scopes ABI 6: the policy asks for the
+// newest any of its rulesets needs, and an older kernel is refused with the
+// Linux release that has it.
+func TestCompileKernelForNetworkAndScopes(t *testing.T) {
+	root := busyboxRoot(t)
+	for _, tc := range []struct {
+		name    string
+		rules   v1alpha1.AccessRules
+		kernel  int
+		wantABI int
+		wantErr string
+	}{
+		{name: "network", rules: v1alpha1.AccessRules{Network: &v1alpha1.NetworkRules{ConnectTCP: []int32{443}}}, kernel: 7, wantABI: 4},
+		{name: "network on ABI 3", rules: v1alpha1.AccessRules{Network: &v1alpha1.NetworkRules{}}, kernel: 3, wantErr: "needs ABI 4 (Linux 6.7 or later"},
+		{name: "scope", rules: v1alpha1.AccessRules{Scope: &v1alpha1.ScopeRules{Signal: true}}, kernel: 6, wantABI: 6},
+		{name: "scope on ABI 5", rules: v1alpha1.AccessRules{Scope: &v1alpha1.ScopeRules{Signal: true}}, kernel: 5, wantErr: "needs ABI 6 (Linux 6.12 or later"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &v1alpha1.LandlockProfileSpec{
+				ProfilesByContainer: map[string]v1alpha1.BinaryRules{"app": {"/bin/sh": tc.rules}},
+			}
+			res, err := Compile(spec, Container{Name: "app", Rootfs: root, Args: []string{"sh"}}, tc.kernel)
+			if tc.wantErr != "" {
+				if !errors.Is(err, ErrKernel) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Compile() error = %v, want ErrKernel with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Policy.ABI != tc.wantABI {
+				t.Errorf("policy ABI %d, want %d", res.Policy.ABI, tc.wantABI)
+			}
+		})
+	}
+}
+
 func TestCompileContainerWide(t *testing.T) {
 	wide := v1alpha1.AccessRules{ReadOnly: []string{"/etc"}, ReadWrite: []string{"/tmp"}}
 	tests := []struct {

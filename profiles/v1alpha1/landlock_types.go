@@ -83,11 +83,51 @@ type AccessRules struct {
 	// +kubebuilder:validation:items:Pattern=`^(/|/?([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))*)$`
 	// +kubebuilder:validation:items:XValidation:rule="self.startsWith('/')",message="must be an absolute path"
 	ReadWriteExec []string `json:"readWriteExec,omitempty"`
+
+	// Network, when present, confines TCP: the process may bind and
+	// connect only to the listed ports. Needs Landlock ABI 4 (Linux 6.7).
+	// +optional
+	Network *NetworkRules `json:"network,omitempty"`
+
+	// Scope, when present, keeps the process from reaching out of its own
+	// Landlock domain through the IPC it names. Needs Landlock ABI 6
+	// (Linux 6.12).
+	// +optional
+	Scope *ScopeRules `json:"scope,omitempty"`
 }
 
-// Empty reports whether the rules grant nothing.
+// NetworkRules lists the TCP ports a process may use; any other bind(2)
+// or connect(2) on a TCP socket is denied.
+type NetworkRules struct {
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:Minimum=0
+	// +kubebuilder:validation:items:Maximum=65535
+	BindTCP []int32 `json:"bindTCP,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:Minimum=0
+	// +kubebuilder:validation:items:Maximum=65535
+	ConnectTCP []int32 `json:"connectTCP,omitempty"`
+}
+
+// ScopeRules names the IPC that may not cross the boundary of the
+// process's Landlock domain: to processes outside it, which includes every
+// process of the container that the rules do not confine.
+type ScopeRules struct {
+	// AbstractUnixSocket denies connecting to abstract unix sockets
+	// created outside the domain.
+	// +optional
+	AbstractUnixSocket bool `json:"abstractUnixSocket,omitempty"`
+	// Signal denies sending signals to processes outside the domain.
+	// +optional
+	Signal bool `json:"signal,omitempty"`
+}
+
+// Empty reports whether the rules grant nothing and restrict nothing
+// beyond the filesystem.
 func (r AccessRules) Empty() bool {
-	return len(r.ReadOnly)+len(r.ReadWrite)+len(r.ReadExec)+len(r.ReadWriteExec) == 0
+	return len(r.ReadOnly)+len(r.ReadWrite)+len(r.ReadExec)+len(r.ReadWriteExec) == 0 && r.Network == nil && r.Scope == nil
 }
 
 // Confines reports whether the profile restricts the named container in any

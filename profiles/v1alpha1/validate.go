@@ -114,6 +114,18 @@ func (r AccessRules) validate(field string) []error {
 			}
 		}
 	}
+	if r.Network != nil {
+		for _, list := range []struct {
+			name  string
+			ports []int32
+		}{{"bindTCP", r.Network.BindTCP}, {"connectTCP", r.Network.ConnectTCP}} {
+			for i, port := range list.ports {
+				if port < 0 || port > 65535 {
+					errs = append(errs, fmt.Errorf("%s.network.%s[%d]: port %d is not in 0-65535: %w", field, list.name, i, port, ErrInvalid))
+				}
+			}
+		}
+	}
 	return errs
 }
 

@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -66,7 +65,7 @@ func BenchmarkLifecycle(b *testing.B) {
 func BenchmarkSeccompFilter(b *testing.B) {
 	e := newEnv(b)
 	e.profile("bind", bindSeccomp("runtime-default"))
-	loop := buildSyscallLoop(b)
+	loop := buildTestProgram(b, "syscall-loop")
 
 	none := testenv.NewBundle(b, "/opt/bin/syscall-loop")
 	native := testenv.NewBundle(b, "/opt/bin/syscall-loop")
@@ -106,26 +105,14 @@ func BenchmarkSeccompFilter(b *testing.B) {
 	}
 }
 
-func buildSyscallLoop(b *testing.B) string {
-	b.Helper()
-	out := filepath.Join(b.TempDir(), "syscall-loop")
-	cmd := exec.Command("go", "build", "-o", out, "./tests/cmd/syscall-loop")
-	cmd.Dir = testenv.ModuleRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if data, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("building syscall-loop: %v: %s", err, data)
-	}
-	return out
-}
-
-func install(b *testing.B, from, to string) {
-	b.Helper()
+func install(t testing.TB, from, to string) {
+	t.Helper()
 	data, err := os.ReadFile(from)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(to, data, 0o755); err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 }
 
