@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +38,9 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	}
 	b, err := bundle.Open(dir)
 	if err != nil {
+		return err
+	}
+	if err := restoreOriginal(b); err != nil {
 		return err
 	}
 	id, err := identify(b.Annotations())
@@ -117,6 +122,7 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 		return err
 	}
 	state := filepath.Join(b.Dir, stateDirName)
+	original := b.Original()
 	if err := os.RemoveAll(state); err != nil {
 		return fmt.Errorf("clearing %s: %w", state, err)
 	}
@@ -180,7 +186,50 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	if err != nil {
 		return err
 	}
-	return b.Flush()
+	written, err := b.Flush()
+	if err != nil {
+		return err
+	}
+	// Keep what a second create of the same bundle needs to start again
+	// from the original rather than confine the confined config twice.
+	sum := sha256.Sum256(written)
+	if err := os.WriteFile(filepath.Join(state, originalConfig), original, 0o600); err != nil {
+		return fmt.Errorf("writing podlock state: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(state, writtenSum), []byte(hex.EncodeToString(sum[:])), 0o600); err != nil {
+		return fmt.Errorf("writing podlock state: %w", err)
+	}
+	return nil
+}
+
+// Files of the podlock state directory that let a bundle be created twice.
+const (
+	originalConfig = "config.orig.json"
+	writtenSum     = "config.sha256"
+)
+
+// restoreOriginal makes b start from the config.json it had before podlock
+// rewrote it, when config.json is still exactly what podlock wrote: a
+// create retried on the same bundle. A config.json changed since is taken
+// as it is.
+func restoreOriginal(b *bundle.Bundle) error {
+	state := filepath.Join(b.Dir, stateDirName)
+	want, err := os.ReadFile(filepath.Join(state, writtenSum))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading podlock state: %w", err)
+	}
+	sum := sha256.Sum256(b.Original())
+	if hex.EncodeToString(sum[:]) != string(want) {
+		return nil
+	}
+	original, err := os.ReadFile(filepath.Join(state, originalConfig))
+	if err != nil {
+		return fmt.Errorf("reading podlock state: %w", err)
+	}
+	return b.Reset(original)
 }
 
 // explainLookup turns a profile lookup failure into an error that says

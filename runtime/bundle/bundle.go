@@ -70,6 +70,21 @@ func Open(dir string) (*Bundle, error) {
 	return b, nil
 }
 
+// Original returns config.json as Open read it.
+func (b *Bundle) Original() []byte { return b.raw }
+
+// Reset makes the bundle start again from the given config: for a bundle
+// whose config.json podlock rewrote in an earlier attempt, the config as it
+// was before.
+func (b *Bundle) Reset(raw []byte) error {
+	var v view
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("parsing the original %s: %w", ConfigName, err)
+	}
+	b.raw, b.view, b.doc = raw, v, nil
+	return nil
+}
+
 // Annotations returns the container's annotations.
 func (b *Bundle) Annotations() map[string]string { return b.view.Annotations }
 
@@ -133,17 +148,17 @@ func (b *Bundle) EditProcess(edit func(ProcessEditor) error) error {
 	return edit(ProcessEditor{p})
 }
 
-// Flush writes the changes to config.json. Without changes it writes
-// nothing.
-func (b *Bundle) Flush() error {
+// Flush writes the changes to config.json and returns what it wrote.
+// Without changes it writes nothing.
+func (b *Bundle) Flush() ([]byte, error) {
 	if b.doc == nil {
-		return nil
+		return nil, nil
 	}
 	data, err := json.Marshal(b.doc)
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", ConfigName, err)
+		return nil, fmt.Errorf("encoding %s: %w", ConfigName, err)
 	}
-	return atomicfile.Write(filepath.Join(b.Dir, ConfigName), data, b.mode)
+	return data, atomicfile.Write(filepath.Join(b.Dir, ConfigName), data, b.mode)
 }
 
 // ProcessEditor changes an OCI process object in place.

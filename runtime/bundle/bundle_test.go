@@ -247,7 +247,7 @@ func TestFlushKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	confine(t, b)
-	if err := b.Flush(); err != nil {
+	if _, err := b.Flush(); err != nil {
 		t.Fatalf("Flush() = %v", err)
 	}
 	out, err := os.ReadFile(filepath.Join(dir, ConfigName))
@@ -332,7 +332,7 @@ func TestFlushAppendsToExisting(t *testing.T) {
 	if err := b.AddCreateContainerHooks(specs.Hook{Path: "/a"}, specs.Hook{Path: "/b"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Flush(); err != nil {
+	if _, err := b.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	out, _ := os.ReadFile(filepath.Join(dir, ConfigName))
@@ -413,7 +413,7 @@ func TestFlushWithoutChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Flush(); err != nil {
+	if _, err := b.Flush(); err != nil {
 		t.Fatalf("Flush() = %v", err)
 	}
 	after, _ := os.Stat(file)
@@ -443,7 +443,7 @@ func TestOpenFlush(t *testing.T) {
 				t.Fatalf("Open() error = %v", err)
 			}
 			confine(t, b)
-			if err := b.Flush(); err != nil {
+			if _, err := b.Flush(); err != nil {
 				t.Fatalf("Flush() error = %v", err)
 			}
 

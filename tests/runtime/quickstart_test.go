@@ -73,3 +73,25 @@ func TestQuickstartUnconfinedWithoutAnnotation(t *testing.T) {
 	})
 	wantLines(t, "stderr", res.Stderr, nil)
 }
+
+// A create retried on the same bundle, as after a failed runc create,
+// confines the original config.json again instead of the rewritten one.
+func TestCreateTwiceOnOneBundle(t *testing.T) {
+	e := newEnv(t)
+	e.profile("demo", quickstartProfile)
+	b := testenv.NewBundle(t, "sh", "-c", quickstartScript).Annotate("default", "app", "demo")
+	b.Write(t)
+	var configs [2]string
+	for i := range configs {
+		res := e.rt.Run(b, "twice")
+		wantLines(t, "stderr", res.Stderr, []string{
+			"sh: /opt/bin/id: Permission denied",
+			"cp: can't create '/motd': Permission denied",
+			"cp: can't open '/etc/passwd': Permission denied",
+		})
+		configs[i] = string(b.Config(t))
+	}
+	if configs[0] != configs[1] {
+		t.Errorf("the second create changed config.json again:\n%s\n%s", configs[0], configs[1])
+	}
+}
