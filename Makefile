@@ -38,7 +38,7 @@ export GOFLAGS
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-helper
+build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-install
 
 $(BIN)/podlock-runtime: FORCE
 	CGO_ENABLED=1 $(GO) build -tags '$(RUNTIME_TAGS)' \
@@ -49,6 +49,11 @@ $(BIN)/podlock-runtime: FORCE
 $(BIN)/podlock-helper: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-helper
 
+# Runs once per node, possibly from a container with the host mounted:
+# static, no cgo.
+$(BIN)/podlock-install: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-install
+
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -57,7 +62,7 @@ deps:
 	fi
 
 tools: controller-gen
-	tests/tools/build.sh $(TOOLS_CACHE) apiserver
+	tests/tools/build.sh $(TOOLS_CACHE) apiserver containerd
 
 controller-gen:
 	@$(CONTROLLER_GEN) --version 2>/dev/null | grep -qx 'Version: $(CONTROLLER_GEN_VERSION)' || \
