@@ -38,7 +38,7 @@ export GOFLAGS
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-install
+build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-install $(BIN)/podlock-node
 
 $(BIN)/podlock-runtime: FORCE
 	CGO_ENABLED=1 $(GO) build -tags '$(RUNTIME_TAGS)' \
@@ -53,6 +53,9 @@ $(BIN)/podlock-helper: FORCE
 # static, no cgo.
 $(BIN)/podlock-install: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-install
+
+$(BIN)/podlock-node: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-node
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

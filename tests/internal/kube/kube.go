@@ -471,10 +471,26 @@ func (cp *ControlPlane) Apply(t testing.TB, manifest []byte) {
 		t.Fatalf("kube: apply: %v", err)
 	}
 	for _, obj := range objs {
-		if err := cp.applyOne(obj); err != nil {
+		if err := cp.applyOne(obj, false); err != nil {
 			t.Fatalf("kube: apply: %v", err)
 		}
 	}
+}
+
+// DryRunApply is Apply with the API server's dry run: every object is
+// validated and admitted as if applied, and nothing is stored. It returns
+// the first error.
+func (cp *ControlPlane) DryRunApply(manifest []byte) error {
+	objs, err := splitManifest(manifest)
+	if err != nil {
+		return err
+	}
+	for _, obj := range objs {
+		if err := cp.applyOne(obj, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type objectMeta struct {
@@ -543,7 +559,7 @@ func splitManifest(manifest []byte) ([]json.RawMessage, error) {
 	return out, nil
 }
 
-func (cp *ControlPlane) applyOne(raw json.RawMessage) error {
+func (cp *ControlPlane) applyOne(raw json.RawMessage, dryRun bool) error {
 	var m objectMeta
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return err
@@ -570,6 +586,9 @@ func (cp *ControlPlane) applyOne(raw json.RawMessage) error {
 				path += "/namespaces/" + ns
 			}
 			path += "/" + res.Name + "/" + m.Metadata.Name + "?fieldManager=podlock-tests&force=true"
+			if dryRun {
+				path += "&dryRun=All"
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			status, body, err := cp.request(ctx, nil, cp.adminToken, http.MethodPatch, path, "application/apply-patch+yaml", raw)
 			cancel()
