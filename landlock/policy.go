@@ -31,6 +31,9 @@ const (
 // Policy is what the helper enforces. It is versioned by the helper that
 // the runtime mounts next to it, so it needs no version of its own.
 type Policy struct {
+	// Owner says whose policy this is, for the reports of its denials;
+	// the helper does not read it.
+	Owner Owner `json:"owner"`
 	// ABI is the Landlock ABI the rules need.
 	ABI int `json:"abi"`
 	// BestEffort enforces what the kernel supports when it is older than ABI.
@@ -42,6 +45,16 @@ type Policy struct {
 	Binaries map[string]Binary `json:"binaries,omitempty"`
 	// Seccomp is the file of the container-wide seccomp program, if any.
 	Seccomp string `json:"seccomp,omitempty"`
+}
+
+// Owner is the pod and container a policy confines.
+type Owner struct {
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod,omitempty"`
+	PodUID    string `json:"podUID,omitempty"`
+	Container string `json:"container"`
+	Profile   string `json:"profile,omitempty"`
+	Seccomp   string `json:"seccomp,omitempty"`
 }
 
 // Binary is a listed binary covered by the helper.

@@ -78,6 +78,14 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s, %w", id, err)
 	}
+	c.Policy.Owner = landlock.Owner{
+		Namespace: id.Namespace,
+		Pod:       id.Pod,
+		PodUID:    id.PodUID,
+		Container: id.Container,
+		Profile:   id.Profile,
+		Seccomp:   seccompName,
+	}
 	if seccompName != "" {
 		if c.seccomp, err = r.compileSeccomp(ctx, id.Namespace, seccompName); err != nil {
 			return fmt.Errorf("%s, %s: %w", id, seccompField, err)

@@ -18,11 +18,13 @@ const (
 	criContainerName = "io.kubernetes.cri.container-name"
 	criNamespace     = "io.kubernetes.cri.sandbox-namespace"
 	criPodName       = "io.kubernetes.cri.sandbox-name"
+	criPodUID        = "io.kubernetes.cri.sandbox-uid"
 
 	crioContainerType = "io.kubernetes.cri-o.ContainerType"
 	crioContainerName = "io.kubernetes.container.name"
 	crioNamespace     = "io.kubernetes.pod.namespace"
 	crioPodName       = "io.kubernetes.pod.name"
+	crioPodUID        = "io.kubernetes.pod.uid"
 
 	sandboxType = "sandbox"
 )
@@ -32,6 +34,7 @@ const (
 type identity struct {
 	Namespace string
 	Pod       string
+	PodUID    string
 	Container string
 	// Profile is the LandlockProfile asked for, Seccomp the SeccompProfile
 	// for every container its LandlockProfile does not bind one to (set by
@@ -57,6 +60,7 @@ func identify(annotations map[string]string) (identity, error) {
 	id := identity{
 		Namespace: first(annotations, criNamespace, crioNamespace),
 		Pod:       first(annotations, criPodName, crioPodName),
+		PodUID:    first(annotations, criPodUID, crioPodUID),
 		Container: first(annotations, criContainerName, crioContainerName),
 		Profile:   profile,
 		Seccomp:   seccomp,
