@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +46,9 @@ var runCommand = &cli.Command{
 		&cli.DurationFlag{Name: "token-ttl", Value: time.Hour, Usage: "lifetime of the tokens requested; they are renewed at half of it"},
 		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` of podlock-node's own identity (default: in-cluster)"},
 		&cli.BoolFlag{Name: "once", Usage: "write the token and the labels once, then exit"},
+		&cli.BoolFlag{Name: "report-denials", Value: true, Usage: "report the denials of confined processes as Events on their pods and as metrics (needs CAP_AUDIT_CONTROL and the host's /proc; no other audit daemon may run)"},
+		&cli.StringFlag{Name: "proc", Value: "/proc", Usage: "`DIR` of the host's processes"},
+		&cli.StringFlag{Name: "metrics-address", Value: ":9811", Usage: "`ADDRESS` to serve Prometheus metrics on, at /metrics; empty: none"},
 	},
 	Action: func(c *cli.Context) error {
 		cfg, err := restConfig(c.String("kubeconfig"))
@@ -68,6 +75,24 @@ var runCommand = &cli.Command{
 		}
 		if c.Bool("once") {
 			return a.refresh(c.Context)
+		}
+		reg := prometheus.NewRegistry()
+		if c.Bool("report-denials") {
+			r := newReporter(client, a.log, a.node, reg)
+			go func() {
+				if err := r.watch(c.Context, c.String("proc")); err != nil {
+					a.log.Error("denials are not reported", "error", err)
+				}
+			}()
+		}
+		if addr := c.String("metrics-address"); addr != "" {
+			srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+			go func() {
+				if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					a.log.Error("serving metrics", "error", err)
+				}
+			}()
+			defer srv.Close()
 		}
 		return a.loop(c.Context)
 	},
