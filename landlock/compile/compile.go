@@ -6,8 +6,9 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -66,7 +67,7 @@ func Compile(spec *v1alpha1.LandlockProfileSpec, c Container, kernelABI int) (*R
 		rules v1alpha1.AccessRules
 	}
 	byKey := map[string]listed{}
-	for _, name := range sortedKeys(binaries) {
+	for _, name := range slices.Sorted(maps.Keys(binaries)) {
 		e, err := r.lookup(name)
 		if err != nil {
 			return nil, fmt.Errorf("binary %s listed for container %q: %w", name, c.Name, notInImage(err))
@@ -92,7 +93,7 @@ func Compile(spec *v1alpha1.LandlockProfileSpec, c Container, kernelABI int) (*R
 	if len(byKey) > 0 {
 		res.Policy.Binaries = map[string]landlock.Binary{}
 	}
-	for _, key := range sortedKeys(byKey) {
+	for _, key := range slices.Sorted(maps.Keys(byKey)) {
 		l := byKey[key]
 		exec := l.entry.Target
 		if _, covered := byKey[exec]; covered {
@@ -213,13 +214,4 @@ func cwdOf(cwd string) string {
 		return "/"
 	}
 	return cwd
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,8 +3,9 @@ package v1alpha1
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -61,7 +62,7 @@ func ValidateLabel(what, s string) error {
 // field it is about.
 func (s *LandlockProfileSpec) Validate() error {
 	var errs []error
-	for _, container := range sortedKeys(s.ProfilesByContainer) {
+	for _, container := range slices.Sorted(maps.Keys(s.ProfilesByContainer)) {
 		field := "spec.profilesByContainer[" + container + "]"
 		if err := ValidateLabel("container name", container); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
@@ -70,7 +71,7 @@ func (s *LandlockProfileSpec) Validate() error {
 		if len(binaries) == 0 {
 			errs = append(errs, fmt.Errorf("%s: lists no binary: %w", field, ErrInvalid))
 		}
-		for _, binary := range sortedKeys(binaries) {
+		for _, binary := range slices.Sorted(maps.Keys(binaries)) {
 			bfield := field + "[" + binary + "]"
 			if err := validatePath(binary); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", bfield, err))
@@ -78,14 +79,14 @@ func (s *LandlockProfileSpec) Validate() error {
 			errs = append(errs, binaries[binary].validate(bfield)...)
 		}
 	}
-	for _, container := range sortedKeys(s.ContainerWide) {
+	for _, container := range slices.Sorted(maps.Keys(s.ContainerWide)) {
 		field := "spec.containerWide[" + container + "]"
 		if err := ValidateLabel("container name", container); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 		errs = append(errs, s.ContainerWide[container].validate(field)...)
 	}
-	for _, container := range sortedKeys(s.SeccompByContainer) {
+	for _, container := range slices.Sorted(maps.Keys(s.SeccompByContainer)) {
 		field := "spec.seccompByContainer[" + container + "]"
 		if err := ValidateLabel("container name", container); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
@@ -140,13 +141,4 @@ func validatePath(p string) error {
 		return fmt.Errorf("path %q is not clean (no '..', '.', '//' or trailing '/'): %w", p, ErrInvalid)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

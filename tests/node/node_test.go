@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -205,7 +204,7 @@ func TestDenialEvents(t *testing.T) {
 	if err := cp.WriteKubeconfig(agentKubeconfig, "agent", cp.Token(agentUser)); err != nil {
 		t.Fatal(err)
 	}
-	metrics := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	metrics := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	agent := exec.Command(filepath.Join(bin, "podlock-node"), "run", "--host-root=/", "--bin-dir="+bin, "--config-dir="+dir,
 		"--node-name=test-node", "--kubeconfig="+agentKubeconfig, "--metrics-address="+metrics)
 	agentLog, err := os.Create(filepath.Join(dir, "agent.log"))
@@ -314,14 +313,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

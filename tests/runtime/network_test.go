@@ -48,22 +48,11 @@ func loopbackPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// freePort returns a loopback port nobody listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TCP confinement (Landlock ABI 4): connect and bind only to listed ports.
 func TestNetworkRules(t *testing.T) {
 	e := newEnv(t)
 	allowed, denied := loopbackPort(t), loopbackPort(t)
-	bindOK, bindDenied := freePort(t), freePort(t)
+	bindOK, bindDenied := testenv.FreePort(t), testenv.FreePort(t)
 	e.profile("net", fmt.Sprintf(`
 apiVersion: podlock.kubewarden.io/v1alpha1
 kind: LandlockProfile
