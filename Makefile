@@ -5,7 +5,9 @@
 #   make bench   lifecycle and seccomp benchmarks, as ratios to plain runc
 #   make demo    the quickstart, on real runc
 #   make generate  deepcopy code and CRD manifests from the Go types
-#   make tools   build the test components (etcd, kube-apiserver) into .cache
+#   make tools   build the test components (etcd, kube-apiserver, kubelet,
+#                containerd, runc, CNI plugins) into .cache
+#   make e2e     only the end-to-end tests on a single-node cluster
 #   make clean   remove bin/ and the cache of built test components
 
 GO       ?= go
@@ -34,7 +36,7 @@ CONTROLLER_GEN         := $(TOOLS_BIN)/controller-gen
 
 export GOFLAGS
 
-.PHONY: all build test bench demo deps tools controller-gen generate clean FORCE
+.PHONY: all build test e2e bench demo deps tools controller-gen generate clean FORCE
 
 all: build
 
@@ -65,7 +67,7 @@ deps:
 	fi
 
 tools: controller-gen
-	tests/tools/build.sh $(TOOLS_CACHE) apiserver containerd
+	tests/tools/build.sh $(TOOLS_CACHE) apiserver node
 
 controller-gen:
 	@$(CONTROLLER_GEN) --version 2>/dev/null | grep -qx 'Version: $(CONTROLLER_GEN_VERSION)' || \
@@ -79,6 +81,9 @@ generate: controller-gen
 # podlock is developed and tested on, everything must run.
 test: deps build tools
 	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 30m ./...
+
+e2e: deps build tools
+	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 15m ./tests/e2e/ ./tests/internal/cluster/
 
 bench: deps build tools
 	PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchtime 40x -timeout 30m ./tests/runtime/
