@@ -27,6 +27,9 @@ const (
 	// that retries in a loop must not flood the API server with Events,
 	// while the metrics count every one.
 	dedupWindow = 10 * time.Minute
+	// otherDaemonRetry is how often podlock-node checks whether another
+	// audit daemon has gone.
+	otherDaemonRetry = 5 * time.Second
 )
 
 // reporter publishes denials as Events on their pods and as counters.
@@ -57,9 +60,19 @@ func newReporter(client kubernetes.Interface, log *slog.Logger, node string, reg
 	}
 }
 
-// watch reports the denials the kernel records until ctx ends.
+// watch reports the denials the kernel records until ctx ends. While
+// another audit daemon runs, it waits for it to go.
 func (r *reporter) watch(ctx context.Context, procRoot string) error {
 	conn, err := audit.Listen()
+	for errors.Is(err, audit.ErrOtherDaemon) {
+		r.log.Warn("denials are not reported while another audit daemon runs", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(otherDaemonRetry):
+		}
+		conn, err = audit.Listen()
+	}
 	if err != nil {
 		return err
 	}

@@ -179,6 +179,8 @@ func TestDenialEvents(t *testing.T) {
 		testenv.Require(t, func() string { return "needs Landlock ABI 7 for audit records" })
 	}
 	cp := kubetest.StartControlPlane(t, kubetest.Options{Tokens: map[string][]string{agentUser: nil}})
+	// After the control plane, whose cleanup must come after podlock-node's.
+	testenv.LockAudit(t)
 	for _, m := range manifests(t, "kubernetes/namespace.yaml", "kubernetes/node-rbac.yaml") {
 		cp.Apply(t, m)
 	}

@@ -19,6 +19,7 @@ func TestDenialsReported(t *testing.T) {
 	if landlock.KernelABI() < 7 {
 		testenv.Require(t, func() string { return "needs Landlock ABI 7 for audit records" })
 	}
+	testenv.LockAudit(t)
 	conn, err := audit.Listen()
 	if err != nil {
 		t.Fatal(err)
