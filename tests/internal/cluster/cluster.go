@@ -31,8 +31,7 @@ type Options struct {
 	// InstallPodlock declares the podlock runtime handler to containerd. It
 	// gets the path of the private containerd's main config, which imports
 	// conf.d/*.toml next to it, and runs before containerd starts.
-	// Default: WritePodlockDropIn. podlock-install takes its place once it
-	// exists.
+	// Default: (*Cluster).InstallPodlock, which runs podlock-install.
 	InstallPodlock func(configPath string) error
 	// Kube configures the control plane. The harness adds its own users
 	// (the kubelet, podlock's node identity) to Kube.Tokens.

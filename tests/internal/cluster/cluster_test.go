@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubewarden/podlock/tests/internal/kube"
+	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
 // The harness itself: a pod through the runc handler runs to completion,
@@ -140,14 +141,14 @@ func TestWriteImageLayout(t *testing.T) {
 func TestContainerdConfig(t *testing.T) {
 	tools := kube.Tools(t, "containerd")
 	dir := t.TempDir()
-	c := &Cluster{dir: dir, id: "test", toolsDir: tools, cniBinDir: "/cni/bin", binDir: "/podlock/bin"}
+	c := &Cluster{dir: dir, id: "test", toolsDir: tools, cniBinDir: "/cni/bin", binDir: testenv.Binaries(t)}
 	if err := os.MkdirAll(c.confDir(), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(c.ContainerdConfig(), []byte(c.containerdConfig()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WritePodlockDropIn(c.ContainerdConfig()); err != nil {
+	if err := c.InstallPodlock(c.ContainerdConfig()); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(filepath.Join(tools, "containerd"), "--config", c.ContainerdConfig(), "config", "dump").CombinedOutput()
@@ -159,7 +160,7 @@ func TestContainerdConfig(t *testing.T) {
 		"restrict_oom_score_adj = true",
 		"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.podlock]",
 		"pod_annotations = ['podlock.kubewarden.io/*']",
-		"BinaryName = '/podlock/bin/podlock-runtime'",
+		"BinaryName = '" + filepath.Join(c.binDir, "podlock-runtime") + "'",
 		"BinaryName = '" + filepath.Join(tools, "runc") + "'",
 		"Root = '" + c.RuncRoot() + "'",
 		"sandbox = '" + PauseImage + "'",

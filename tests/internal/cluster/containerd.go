@@ -93,31 +93,16 @@ func (c *Cluster) containerdConfig() string {
 	return b.String()
 }
 
-// WritePodlockDropIn is the default Options.InstallPodlock: it writes
-// conf.d/podlock.toml next to configPath (which the main config imports)
-// with the podlock handler: the runc shim calling podlock-runtime, with the
-// pod annotations podlock reads passed through to config.json. The options
-// are the runc handler's with BinaryName changed, as an installer would
-// copy them.
-func (c *Cluster) WritePodlockDropIn(configPath string) error {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	const rt = "plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.podlock"
-	// Without a version line containerd would migrate this file from
-	// version 1.
-	p("version = 3")
-	p("")
-	p("[%s]", rt)
-	p("  runtime_type = 'io.containerd.runc.v2'")
-	p("  pod_annotations = ['podlock.kubewarden.io/*']")
-	p("  [%s.options]", rt)
-	p("    BinaryName = %s", toml(filepath.Join(c.binDir, "podlock-runtime")))
-	p("    Root = %s", toml(c.RuncRoot()))
-	dir := filepath.Join(filepath.Dir(configPath), "conf.d")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+// InstallPodlock is the default Options.InstallPodlock: podlock-install,
+// as an administrator would run it, adds the podlock handler to the
+// containerd configuration at configPath.
+func (c *Cluster) InstallPodlock(configPath string) error {
+	cmd := exec.Command(filepath.Join(c.binDir, "podlock-install"), "install",
+		"--engine=containerd", "--config="+configPath, "--runtime-path="+filepath.Join(c.binDir, "podlock-runtime"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("podlock-install: %w\n%s", err, out)
 	}
-	return os.WriteFile(filepath.Join(dir, PodlockDropIn), []byte(b.String()), 0o644)
+	return nil
 }
 
 // cniConfig is a bridge network that only exists to make the CRI report
@@ -188,7 +173,7 @@ func (c *Cluster) startContainerd(rootfs string) error {
 	}
 	install := c.opts.InstallPodlock
 	if install == nil {
-		install = c.WritePodlockDropIn
+		install = c.InstallPodlock
 	}
 	if err := install(c.ContainerdConfig()); err != nil {
 		return fmt.Errorf("installing podlock into %s: %w", c.ContainerdConfig(), err)
