@@ -86,7 +86,7 @@ func (c *Config) ProfileSource(log *slog.Logger) (profiles.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := kube.New(c.Kubeconfig, timeout)
+	api, err := kube.New(c.Kubeconfig, kube.Options{Timeout: timeout, SessionDir: c.CacheDir})
 	if err != nil {
 		return nil, fmt.Errorf("profiles from the API server: %w; fix kubeconfig in %s or PODLOCK_KUBECONFIG", err, DefaultConfigFile)
 	}

@@ -35,21 +35,33 @@ type Source struct {
 	timeout time.Duration
 }
 
+// Options tune a Source.
+type Options struct {
+	// Timeout bounds one lookup; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// SessionDir, if set, keeps TLS sessions for the next process to
+	// resume.
+	SessionDir string
+}
+
 // New returns a source for the API server and credential of a kubeconfig
-// file. A timeout of 0 means DefaultTimeout.
-func New(kubeconfigFile string, timeout time.Duration) (*Source, error) {
+// file.
+func New(kubeconfigFile string, opts Options) (*Source, error) {
 	ep, err := loadKubeconfig(kubeconfigFile)
 	if err != nil {
 		return nil, err
 	}
+	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
+	}
+	if opts.SessionDir != "" {
+		ep.tls.ClientSessionCache = sessionCache{dir: opts.SessionDir}
 	}
 	transport := &http.Transport{
 		TLSClientConfig:     ep.tls,
 		DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
 		TLSHandshakeTimeout: timeout,
-		ForceAttemptHTTP2:   true,
 		// Profiles live behind the API server the node reaches directly;
 		// an HTTPS_PROXY of the container runtime's environment is not
 		// meant for it.

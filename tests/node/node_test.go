@@ -109,7 +109,7 @@ func TestNodeAgent(t *testing.T) {
 		}
 	})
 	t.Run("podlock-runtime's kubeconfig reads profiles", func(t *testing.T) {
-		src, err := kube.New(filepath.Join(hostConfig, "kubeconfig"), 0)
+		src, err := kube.New(filepath.Join(hostConfig, "kubeconfig"), kube.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
