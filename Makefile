@@ -36,11 +36,11 @@ CONTROLLER_GEN         := $(TOOLS_BIN)/controller-gen
 
 export GOFLAGS
 
-.PHONY: all build test e2e bench demo deps tools controller-gen generate clean FORCE
+.PHONY: all build test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-install $(BIN)/podlock-node
+build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller
 
 $(BIN)/podlock-runtime: FORCE
 	CGO_ENABLED=1 $(GO) build -tags '$(RUNTIME_TAGS)' \
@@ -55,6 +55,9 @@ $(BIN)/podlock-helper: FORCE
 # static, no cgo.
 $(BIN)/podlock-install: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-install
+
+$(BIN)/podlock-controller: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w -X main.version=$(VERSION)' -o $@ ./cmd/podlock-controller
 
 $(BIN)/podlock-node: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-node
@@ -81,12 +84,22 @@ generate: controller-gen
 # podlock is developed and tested on, everything must run.
 test: deps build tools
 	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Brief runs of the fuzz targets (plain go test runs their seed corpora).
+FUZZTIME ?= 10s
+fuzz:
+	for f in FuzzMutatePods FuzzValidatePods FuzzValidateWorkloads; do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./profiles/webhook/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime $(FUZZTIME) ./landlock/audit/
 
 e2e: deps build tools
 	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 15m ./tests/e2e/ ./tests/internal/cluster/
 
 bench: deps build tools
 	PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchtime 40x -timeout 30m ./tests/runtime/
+	$(GO) test -run '^$$' -bench Load -benchtime 1x ./profiles/webhook/
+	PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -run '^$$' -bench PodStartup -benchtime 1x -timeout 20m ./tests/e2e/
 
 demo: deps build
 	BIN=$(BIN) tests/demo/quickstart.sh

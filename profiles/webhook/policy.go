@@ -1,0 +1,408 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/seccomp/builtin"
+)
+
+// Labels and annotations podlock reads or writes.
+const (
+	// Prefix starts every podlock label and annotation. containerd passes
+	// the pod annotations under it to podlock-runtime.
+	Prefix = v1alpha1.Group + "/"
+	// ProfileLabel binds a LandlockProfile to a pod; the controller copies
+	// it into ProfileAnnotation, which is what the runtime reads.
+	ProfileLabel      = v1alpha1.ProfileKey
+	ProfileAnnotation = v1alpha1.ProfileKey
+	// SeccompAnnotation names the SeccompProfile of every container that
+	// the pod's LandlockProfile does not bind one to. Only the controller
+	// sets it, from NamespaceSeccompLabel.
+	SeccompAnnotation = v1alpha1.SeccompKey
+	// NamespaceSeccompLabel, on a namespace, binds a SeccompProfile (of the
+	// namespace, or built-in) to every new pod of the namespace.
+	NamespaceSeccompLabel = Prefix + "seccomp-profile"
+	// DefaultSeccompLabel, on a namespace, with the value
+	// DefaultSeccompEnabled, gives pods without any seccompProfile the
+	// pod-level seccompProfile RuntimeDefault.
+	DefaultSeccompLabel   = Prefix + "default-seccomp"
+	DefaultSeccompEnabled = "enabled"
+	// DefaultSeccompSkipLabel, on a pod, with any value, exempts it from
+	// DefaultSeccompLabel.
+	DefaultSeccompSkipLabel = Prefix + "default-seccomp-skip"
+)
+
+// maxChain bounds the base-profile chains followed, as the runtime does.
+const maxChain = 16
+
+// namespacePolicy is what a namespace's labels ask of its new pods.
+type namespacePolicy struct {
+	name           string
+	defaultSeccomp bool
+	// seccompProfile is the SeccompProfile bound to every new pod, or "".
+	seccompProfile string
+}
+
+func policyOf(namespace string, labels map[string]string) namespacePolicy {
+	return namespacePolicy{
+		name:           namespace,
+		defaultSeccomp: labels[DefaultSeccompLabel] == DefaultSeccompEnabled,
+		seccompProfile: labels[NamespaceSeccompLabel],
+	}
+}
+
+// policy decides what happens to pods. Its methods return problems (why
+// a request is refused, for the user) separately from errors (the
+// decision could not be made, for instance the API server is down).
+type policy struct {
+	cfg   Config
+	store Store
+}
+
+func (p *policy) namespace(ctx context.Context, name string) (namespacePolicy, error) {
+	labels, err := p.store.NamespaceLabels(ctx, name)
+	if err != nil {
+		return namespacePolicy{}, err
+	}
+	return policyOf(name, labels), nil
+}
+
+// mutation is what the mutating webhook changes in a new pod.
+type mutation struct {
+	runtimeClass      string // new spec.runtimeClassName, "" to leave it
+	setAnnotations    map[string]string
+	removeAnnotations []string
+	defaultSeccomp    bool
+	warnings          []string
+}
+
+func (m *mutation) empty() bool {
+	return m.runtimeClass == "" && len(m.setAnnotations) == 0 && len(m.removeAnnotations) == 0 && !m.defaultSeccomp
+}
+
+// bindingReason says why a pod needs podlock's runtime class, or "".
+func bindingReason(pod *pod, ns namespacePolicy) string {
+	if profile, ok := pod.Labels[ProfileLabel]; ok {
+		return fmt.Sprintf("pod has label %s=%s, which needs", ProfileLabel, profile)
+	}
+	if ns.seccompProfile != "" {
+		return fmt.Sprintf("namespace %q binds SeccompProfile %q to its pods (label %s), which needs",
+			ns.name, ns.seccompProfile, NamespaceSeccompLabel)
+	}
+	return ""
+}
+
+// mutate decides what to change in a pod being created. It fixes what it
+// can and leaves the rest for validateCreate to refuse: the validating
+// webhook sees the pod after every mutating webhook, so the checks must be
+// there anyway, and a template is checked by running both in memory.
+func (p *policy) mutate(ctx context.Context, pod *pod, ns namespacePolicy) (mutation, error) {
+	var m mutation
+	profile, labelled := pod.Labels[ProfileLabel]
+	set := func(k, v string) {
+		if cur, ok := pod.Annotations[k]; !ok || cur != v {
+			if m.setAnnotations == nil {
+				m.setAnnotations = map[string]string{}
+			}
+			m.setAnnotations[k] = v
+		}
+	}
+	remove := func(k, why string) {
+		if _, ok := pod.Annotations[k]; ok {
+			m.removeAnnotations = append(m.removeAnnotations, k)
+			m.warnings = append(m.warnings, fmt.Sprintf("podlock removed annotation %s: %s", k, why))
+		}
+	}
+	if labelled {
+		set(ProfileAnnotation, profile)
+	} else {
+		remove(ProfileAnnotation, "it is set only from the pod label of that name")
+	}
+	if ns.seccompProfile != "" {
+		set(SeccompAnnotation, ns.seccompProfile)
+	} else {
+		remove(SeccompAnnotation, "it is set only from the namespace label "+NamespaceSeccompLabel)
+	}
+
+	rc := runtimeClass(pod)
+	switch {
+	case bindingReason(pod, ns) != "":
+		// An explicit other class is refused by validateCreate, not
+		// overwritten: the author asked for it.
+		if rc == "" {
+			m.runtimeClass = p.cfg.RuntimeClassName
+		}
+	case p.cfg.FallbackRuntime != "":
+		reserved, _, err := p.reserved(ctx, rc)
+		if err != nil {
+			return m, err
+		}
+		if reserved {
+			m.runtimeClass = p.cfg.FallbackRuntime
+		}
+	}
+
+	// A pod that sets a seccompProfile anywhere made a choice, which
+	// defaulting must not override; the API server refuses any
+	// seccompProfile on a Windows pod.
+	if ns.defaultSeccomp && !hasLabel(pod, DefaultSeccompSkipLabel) && !pod.HasSeccompProfile && !pod.Windows {
+		m.defaultSeccomp = true
+	}
+	return m, nil
+}
+
+// apply changes pod as the patch of m would.
+func (m *mutation) apply(pod *pod) {
+	if m.runtimeClass != "" {
+		rc := m.runtimeClass
+		pod.RuntimeClassName = &rc
+	}
+	for _, k := range m.removeAnnotations {
+		delete(pod.Annotations, k)
+	}
+	if len(m.setAnnotations) > 0 && pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	maps.Copy(pod.Annotations, m.setAnnotations)
+	if m.defaultSeccomp {
+		pod.HasSecurityContext, pod.HasSeccompProfile = true, true
+	}
+}
+
+// validateCreate returns why a pod, as it will be stored, must not be
+// created.
+func (p *policy) validateCreate(ctx context.Context, pod *pod, ns namespacePolicy) ([]string, error) {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	for _, k := range slices.Sorted(maps.Keys(pod.Annotations)) {
+		if strings.HasPrefix(k, Prefix) && k != ProfileAnnotation && k != SeccompAnnotation {
+			add("annotation %s is not one podlock sets: podlock reads only %s, set from the pod label of that name, and %s, set from the namespace label %s",
+				k, ProfileAnnotation, SeccompAnnotation, NamespaceSeccompLabel)
+		}
+	}
+
+	rc := runtimeClass(pod)
+	if why := bindingReason(pod, ns); why != "" {
+		if rc != p.cfg.RuntimeClassName {
+			asked := strconv.Quote(rc)
+			if rc == "" {
+				asked = "the default one"
+			}
+			add("%s runtimeClassName %q, but the pod asks for runtimeClassName %s: remove spec.runtimeClassName or set it to %q",
+				why, p.cfg.RuntimeClassName, asked, p.cfg.RuntimeClassName)
+		}
+	} else {
+		reserved, why, err := p.reserved(ctx, rc)
+		if err != nil {
+			return nil, err
+		}
+		if reserved {
+			add("%s: use a runtime class that is not reserved", why)
+		}
+	}
+
+	profile, labelled := pod.Labels[ProfileLabel]
+	ann, annotated := pod.Annotations[ProfileAnnotation]
+	switch {
+	case labelled && ann != profile:
+		add("annotation %s must equal the pod label of that name (%q), not %s", ProfileAnnotation, profile, quoteOrNone(ann, annotated))
+	case !labelled && annotated:
+		add("annotation %s is set only from the pod label of that name, which the pod does not have", ProfileAnnotation)
+	}
+	if labelled {
+		more, err := p.checkLandlock(ctx, ns.name, profile)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, more...)
+	}
+
+	sec, secAnnotated := pod.Annotations[SeccompAnnotation]
+	switch {
+	case ns.seccompProfile != "" && sec != ns.seccompProfile:
+		add("annotation %s must equal the label %s of namespace %q (%q), not %s",
+			SeccompAnnotation, NamespaceSeccompLabel, ns.name, ns.seccompProfile, quoteOrNone(sec, secAnnotated))
+	case ns.seccompProfile == "" && secAnnotated:
+		add("annotation %s is set only from the namespace label %s, which namespace %q does not have",
+			SeccompAnnotation, NamespaceSeccompLabel, ns.name)
+	}
+	if ns.seccompProfile != "" {
+		more, err := p.checkSeccomp(ctx, ns.name, ns.seccompProfile,
+			"bound to every pod by the namespace label "+NamespaceSeccompLabel)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, more...)
+	}
+	return problems, nil
+}
+
+// validateUpdate returns why an update of a pod must be refused: the
+// binding to profiles is fixed at creation (the runtime reads it when a
+// container starts, including restarts), and the runtime class cannot
+// change.
+func (p *policy) validateUpdate(ctx context.Context, old, pod *pod) ([]string, error) {
+	var problems []string
+	changed := func(what, key string, oldMap, newMap map[string]string) {
+		ov, oldOK := oldMap[key]
+		nv, newOK := newMap[key]
+		if oldOK != newOK || ov != nv {
+			problems = append(problems, fmt.Sprintf("%s %s cannot be added, changed or removed on an existing pod (was %s, now %s): delete the pod and create it again",
+				what, key, quoteOrNone(ov, oldOK), quoteOrNone(nv, newOK)))
+		}
+	}
+	changed("label", ProfileLabel, old.Labels, pod.Labels)
+	keys := map[string]bool{}
+	for _, m := range []map[string]string{old.Annotations, pod.Annotations} {
+		for k := range m {
+			if strings.HasPrefix(k, Prefix) {
+				keys[k] = true
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		changed("annotation", k, old.Annotations, pod.Annotations)
+	}
+
+	// A pod being deleted must stay updatable, or its finalizers could
+	// never be removed.
+	if !pod.Deleting {
+		reserved, why, err := p.reserved(ctx, runtimeClass(pod))
+		if err != nil {
+			return nil, err
+		}
+		if reserved {
+			problems = append(problems, why+"; spec.runtimeClassName cannot change on an existing pod: delete the pod and create it again")
+		}
+	}
+	return problems, nil
+}
+
+// reserved reports whether a runtime class ("" for the default one) is
+// reserved, and why.
+func (p *policy) reserved(ctx context.Context, rc string) (bool, string, error) {
+	list := strings.Join(p.cfg.ReservedRuntimes, ", ")
+	match := func(s string) bool {
+		return slices.ContainsFunc(p.cfg.ReservedRuntimes, func(r string) bool { return strings.EqualFold(r, s) })
+	}
+	switch {
+	case rc == "":
+		if p.cfg.DefaultRuntimeReserved {
+			return true, "the default runtime class is reserved (defaultRuntimeReserved)", nil
+		}
+		return false, "", nil
+	case rc == p.cfg.RuntimeClassName || len(p.cfg.ReservedRuntimes) == 0:
+		return false, "", nil
+	case match(rc):
+		return true, fmt.Sprintf("runtime class %q is reserved (reservedRuntimes: %s)", rc, list), nil
+	}
+	handler, found, err := p.store.RuntimeClassHandler(ctx, rc)
+	if err != nil {
+		return false, "", fmt.Errorf("runtime class %s: %w", rc, err)
+	}
+	if found && match(handler) {
+		return true, fmt.Sprintf("runtime class %q (handler %q) is reserved (reservedRuntimes: %s)", rc, handler, list), nil
+	}
+	return false, "", nil
+}
+
+// checkLandlock checks that a pod may use a LandlockProfile: it exists, is
+// not being deleted, and so does every SeccompProfile it binds.
+func (p *policy) checkLandlock(ctx context.Context, namespace, name string) ([]string, error) {
+	if err := v1alpha1.ValidateName(name); err != nil {
+		return []string{fmt.Sprintf("pod label %s=%s is not a LandlockProfile name: names are DNS-1123 subdomains (lower-case alphanumerics, '-' and '.')",
+			ProfileLabel, name)}, nil
+	}
+	llp, err := p.store.LandlockProfile(ctx, namespace, name)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("LandlockProfile %s/%s: %w", namespace, name, err)
+	case llp == nil:
+		return []string{fmt.Sprintf("pod label %s names LandlockProfile %q, which does not exist in namespace %q",
+			ProfileLabel, name, namespace)}, nil
+	case llp.DeletionTimestamp != nil:
+		return []string{fmt.Sprintf("LandlockProfile %q of namespace %q is being deleted: new pods cannot use it", name, namespace)}, nil
+	}
+	// Group containers by profile, for one message per profile.
+	byProfile := map[string][]string{}
+	for c, sp := range llp.Spec.SeccompByContainer {
+		byProfile[string(sp)] = append(byProfile[string(sp)], strconv.Quote(c))
+	}
+	var problems []string
+	for _, sp := range slices.Sorted(maps.Keys(byProfile)) {
+		containers := byProfile[sp]
+		slices.Sort(containers)
+		noun := "container"
+		if len(containers) > 1 {
+			noun = "containers"
+		}
+		more, err := p.checkSeccomp(ctx, namespace, sp,
+			fmt.Sprintf("bound to %s %s by LandlockProfile %q", noun, strings.Join(containers, ", "), name))
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, more...)
+	}
+	return problems, nil
+}
+
+// checkSeccomp checks a SeccompProfile and its chain of base profiles.
+// why says where the name comes from.
+func (p *policy) checkSeccomp(ctx context.Context, namespace, name, why string) ([]string, error) {
+	var seen []string
+	via := why
+	for n := name; n != ""; {
+		if _, ok := builtin.Get(n); ok {
+			return nil, nil
+		}
+		if slices.Contains(seen, n) {
+			return []string{fmt.Sprintf("SeccompProfile %q (%s): base profiles form a cycle: %s -> %s",
+				name, why, strings.Join(seen, " -> "), n)}, nil
+		}
+		seen = append(seen, n)
+		if len(seen) > maxChain {
+			return []string{fmt.Sprintf("SeccompProfile %q (%s): more than %d base profiles", name, why, maxChain)}, nil
+		}
+		if err := v1alpha1.ValidateName(n); err != nil {
+			return []string{fmt.Sprintf("SeccompProfile name %q (%s) is not a DNS-1123 subdomain", n, via)}, nil
+		}
+		sp, err := p.store.SeccompProfile(ctx, namespace, n)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("SeccompProfile %s/%s: %w", namespace, n, err)
+		case sp == nil:
+			return []string{fmt.Sprintf("SeccompProfile %q, %s, does not exist in namespace %q", n, via, namespace)}, nil
+		case sp.DeletionTimestamp != nil:
+			return []string{fmt.Sprintf("SeccompProfile %q of namespace %q is being deleted: new pods cannot use it", n, namespace)}, nil
+		}
+		via = fmt.Sprintf("base profile of SeccompProfile %q", n)
+		n = sp.Spec.BaseProfileName
+	}
+	return nil, nil
+}
+
+func runtimeClass(pod *pod) string {
+	if pod.RuntimeClassName == nil {
+		return ""
+	}
+	return *pod.RuntimeClassName
+}
+
+func hasLabel(pod *pod, key string) bool {
+	_, ok := pod.Labels[key]
+	return ok
+}
+
+func quoteOrNone(v string, ok bool) string {
+	if !ok {
+		return "none"
+	}
+	return strconv.Quote(v)
+}
