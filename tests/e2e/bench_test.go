@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubewarden/podlock/tests/internal/cluster"
+	"github.com/kubewarden/podlock/tests/internal/podlockctl"
 )
 
 // benchPods is how many pods one batch creates.
@@ -35,6 +36,7 @@ const benchPods = 20
 // 2 x benchPods pods, and each call starts a cluster.
 func BenchmarkPodStartup(b *testing.B) {
 	c := cluster.Start(b, cluster.Options{})
+	podlockctl.Start(b, c.API, controllerConfig)
 	c.API.Apply(b, []byte(quickstartProfile))
 	variants := []struct {
 		name string
@@ -107,7 +109,6 @@ func batch(b *testing.B, c *cluster.Cluster, name string, n int, opts []func(*co
 	for i := range n {
 		p := pod(fmt.Sprintf("%s-%d", name, i), longRunning, opts...)
 		p.Labels["batch"] = name
-		admit(p)
 		created[p.Name] = time.Now()
 		c.CreatePod(b, p)
 	}

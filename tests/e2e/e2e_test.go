@@ -34,25 +34,9 @@ import (
 // pod_annotations into config.json; labels never reach it).
 const profileKey = "podlock.kubewarden.io/profile"
 
-// admit does to a pod what podlock's admission webhook will do to a pod
-// labelled with a profile: set the runtime class and copy the label into
-// the annotation. Until the webhook is deployed in these tests, they call
-// this themselves; once it is, admit becomes a no-op and the same tests
-// check the webhook.
-func admit(pod *corev1.Pod) {
-	profile, ok := pod.Labels[profileKey]
-	if !ok {
-		return
-	}
-	if pod.Spec.RuntimeClassName == nil {
-		rc := cluster.RuntimeClassPodlock
-		pod.Spec.RuntimeClassName = &rc
-	}
-	if pod.Annotations == nil {
-		pod.Annotations = map[string]string{}
-	}
-	pod.Annotations[profileKey] = profile
-}
+// controllerConfig is podlock-controller's policy in the tests: the
+// shipped default.
+const controllerConfig = "runtimeClassName: podlock\n"
 
 // pod builds a pod of one container "app" (or name) running script with
 // sh -c.
@@ -82,6 +66,26 @@ func withProfile(profile string) func(*corev1.Pod) {
 	}
 }
 
+// withAnnotation annotates the pod.
+func withAnnotation(key, value string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[key] = value
+	}
+}
+
+// get returns an object as the admin sees it.
+func get(t *testing.T, c *cluster.Cluster, path string) string {
+	t.Helper()
+	status, body, err := c.API.Do("GET", path, nil)
+	if err != nil || status != 200 {
+		t.Fatalf("GET %s: %d %v %s", path, status, err, body)
+	}
+	return string(body)
+}
+
 // withRuntimeClass sets the pod's runtime class.
 func withRuntimeClass(rc string) func(*corev1.Pod) {
 	return func(p *corev1.Pod) { p.Spec.RuntimeClassName = &rc }
@@ -96,11 +100,10 @@ func withContainerName(name string) func(*corev1.Pod) {
 // exits.
 func withRestartAlways(p *corev1.Pod) { p.Spec.RestartPolicy = corev1.RestartPolicyAlways }
 
-// run creates the pod (through admit), waits until it has run to
+// run creates the pod, waits until it has run to
 // completion, and returns it and its container's log.
 func run(t *testing.T, c *cluster.Cluster, p *corev1.Pod) (*corev1.Pod, cluster.Log) {
 	t.Helper()
-	admit(p)
 	created := c.CreatePod(t, p)
 	t.Cleanup(func() { c.DeletePod(t, created.Namespace, created.Name, false) })
 	done := c.WaitPodPhase(t, created.Namespace, created.Name, 2*time.Minute, corev1.PodSucceeded, corev1.PodFailed)
@@ -114,10 +117,9 @@ func run(t *testing.T, c *cluster.Cluster, p *corev1.Pod) (*corev1.Pod, cluster.
 	return done, log
 }
 
-// start creates the pod (through admit) and waits until it runs.
+// start creates the pod and waits until it runs.
 func start(t *testing.T, c *cluster.Cluster, p *corev1.Pod) *corev1.Pod {
 	t.Helper()
-	admit(p)
 	created := c.CreatePod(t, p)
 	t.Cleanup(func() { c.DeletePod(t, created.Namespace, created.Name, false) })
 	return c.WaitPodPhase(t, created.Namespace, created.Name, 2*time.Minute, corev1.PodRunning)

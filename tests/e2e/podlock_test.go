@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubewarden/podlock/tests/internal/cluster"
+	"github.com/kubewarden/podlock/tests/internal/podlockctl"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
@@ -91,6 +92,7 @@ spec:
 
 func TestPodlock(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
+	podlockctl.Start(t, c.API, controllerConfig)
 	c.API.Apply(t, []byte(quickstartProfile))
 	c.API.Apply(t, []byte(wideProfile))
 	c.API.Apply(t, []byte(seccompProfiles))
@@ -101,6 +103,8 @@ func TestPodlock(t *testing.T) {
 		t.Fatalf("no host name in a plain runc pod: %q", ref)
 	}
 
+	// Users label pods, nothing else: the webhook sets the runtime class
+	// and the annotation the runtime reads.
 	t.Run("quickstart", func(t *testing.T) {
 		p, log := run(t, c, pod("quickstart", quickstartScript, withProfile("demo")))
 		stdout, stderr := quickstartConfined(hostname)
@@ -132,8 +136,40 @@ func TestPodlock(t *testing.T) {
 		}
 	})
 
-	t.Run("missing profile fails create with the reason in events", func(t *testing.T) {
+	t.Run("a pod of a missing profile is refused at admission", func(t *testing.T) {
+		p := pod("absent", "echo UNCONFINED", withProfile("absent"))
+		_, err := c.TryCreatePod(p)
+		if err == nil || !strings.Contains(err.Error(), `LandlockProfile \"absent\", which does not exist`) || !strings.Contains(err.Error(), "denied the request") {
+			t.Fatalf("pod admitted, or not for the missing profile: %v", err)
+		}
+	})
+
+	t.Run("a profile deleted between admission and container creation: no start, reason in events", func(t *testing.T) {
 		testMissingProfile(t, c)
+	})
+
+	t.Run("a profile in use stays until its last pod is gone", func(t *testing.T) {
+		c.API.Apply(t, []byte(strings.Replace(wideProfile, "name: wide", "name: kept", 1)))
+		p := start(t, c, pod("keeper", longRunning, withProfile("kept")))
+		const path = "/apis/podlock.kubewarden.io/v1alpha1/namespaces/default/landlockprofiles/kept"
+		eventually(t, "the in-use finalizer", func() bool {
+			return strings.Contains(get(t, c, path), "podlock.kubewarden.io/in-use")
+		})
+		if status, body, err := c.API.Do("DELETE", path, nil); err != nil || status != 200 {
+			t.Fatalf("deleting the profile: %d %v %s", status, err, body)
+		}
+		if obj := get(t, c, path); !strings.Contains(obj, "deletionTimestamp") {
+			t.Fatalf("the profile is not pending deletion: %s", obj)
+		}
+		// The pod keeps running confined meanwhile.
+		if res, err := c.CRIExec(cluster.ContainerID(p, "app"), 10*time.Second, "cat", "/etc/group"); err != nil || res.ExitCode == 0 {
+			t.Errorf("exec while the profile is pending: %+v %v", res, err)
+		}
+		c.DeletePod(t, p.Namespace, p.Name, true)
+		eventually(t, "the profile to go with its last pod", func() bool {
+			status, _, err := c.API.Do("GET", path, nil)
+			return err == nil && status == 404
+		})
 	})
 
 	t.Run("exec through CRI into a container-wide confined container", func(t *testing.T) {
@@ -173,7 +209,7 @@ func TestPodlock(t *testing.T) {
 			{"no runtime class", pod("plain-default", quickstartScript)},
 			{"podlock runtime class, no profile", pod("plain-podlock", quickstartScript, withRuntimeClass(cluster.RuntimeClassPodlock))},
 			{"podlock runtime class, container not in the profile", pod("plain-other", quickstartScript, withProfile("demo"), withContainerName("other"))},
-			{"another runtime class with the profile annotation", pod("plain-annotated", quickstartScript, withProfile("demo"), withRuntimeClass(cluster.RuntimeClassRunc))},
+			{"another runtime class with a profile annotation but no label", pod("plain-annotated", quickstartScript, withAnnotation(profileKey, "demo"), withRuntimeClass(cluster.RuntimeClassRunc))},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, got := run(t, c, tc.pod)
@@ -190,18 +226,29 @@ func TestPodlock(t *testing.T) {
 	})
 }
 
-// A pod whose profile does not exist is admitted (no webhook yet; with
-// one, it is refused earlier) but its container never runs: containerd 2.x
-// creates the OCI container when it starts the task, so the kubelet
-// reports StartError (exit 128) with podlock-runtime's message, in the
-// pod's status and events. The kubelet of older containerd releases says
-// CreateContainerError instead; both are accepted.
+// A profile deleted after its pod was admitted and before the pod's
+// container is created (the race is forced: the pod is bound to the node
+// only after the test deleted the profile and removed its in-use
+// finalizer): the container never runs. containerd 2.x creates
+// the OCI container when it starts the task, so the kubelet reports
+// StartError (exit 128) with podlock-runtime's message, in the pod's
+// status and events; older containerd releases say CreateContainerError;
+// both are accepted.
 func testMissingProfile(t *testing.T, c *cluster.Cluster) {
-	p := pod("absent", "echo UNCONFINED", withProfile("absent"))
-	admit(p)
-	created := c.CreatePod(t, p)
+	c.API.Apply(t, []byte(strings.Replace(quickstartProfile, "name: demo", "name: racy", 1)))
+	created := c.CreateUnboundPod(t, pod("racy", "echo UNCONFINED", withProfile("racy")))
 	t.Cleanup(func() { c.DeletePod(t, created.Namespace, created.Name, false) })
-	const want = `LandlockProfile "absent", which does not exist in namespace default`
+	// Deleted first, so that the controller cannot put the finalizer
+	// back (an object being deleted takes no new finalizers), then freed.
+	const path = "/apis/podlock.kubewarden.io/v1alpha1/namespaces/default/landlockprofiles/racy"
+	if status, body, err := c.API.Do("DELETE", path, nil); err != nil || status != 200 {
+		t.Fatalf("deleting the profile: %d %v %s", status, err, body)
+	}
+	if status, body, err := c.API.Do("PATCH", path, []byte(`{"metadata":{"finalizers":null}}`)); err != nil || (status != 200 && status != 404) {
+		t.Fatalf("removing the finalizer: %d %v %s", status, err, body)
+	}
+	c.BindPod(t, created.Namespace, created.Name)
+	const want = `LandlockProfile "racy", which does not exist in namespace default`
 	var msg string
 	got := c.WaitPod(t, created.Namespace, created.Name, time.Minute, "failed to start", func(p *corev1.Pod) bool {
 		for _, cs := range p.Status.ContainerStatuses {
@@ -262,7 +309,6 @@ func testAPIServerDown(t *testing.T, c *cluster.Cluster, hostname string) {
 			strings.Join(testenv.Lines(l.Stderr), "\n") == strings.Join(wantErr, "\n")
 	}
 	p := pod("outage", quickstartScript, withProfile("outage"), withRestartAlways)
-	admit(p)
 	created := c.CreatePod(t, p)
 	t.Cleanup(func() { c.DeletePod(t, created.Namespace, created.Name, false) })
 	// Once restarted, the profile has been read (and kept) at least once.

@@ -54,22 +54,61 @@ func PodDefaults(pod *corev1.Pod) {
 // CreatePod creates a pod (after PodDefaults) and returns it as stored.
 func (c *Cluster) CreatePod(t testing.TB, pod *corev1.Pod) *corev1.Pod {
 	t.Helper()
-	PodDefaults(pod)
 	c.Namespace(t, pod.Namespace)
-	pod.APIVersion, pod.Kind = "v1", "Pod"
-	body, err := json.Marshal(pod)
+	created, err := c.TryCreatePod(pod)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return created
+}
+
+// TryCreatePod creates a pod in an existing namespace, returning the API
+// server's refusal as an error with its message.
+func (c *Cluster) TryCreatePod(pod *corev1.Pod) (*corev1.Pod, error) {
+	PodDefaults(pod)
+	return c.postPod(pod)
+}
+
+// CreateUnboundPod creates a pod that no node runs until BindPod: no
+// scheduler runs here. It lets a test act between the pod's admission and
+// the creation of its containers.
+func (c *Cluster) CreateUnboundPod(t testing.TB, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	c.Namespace(t, pod.Namespace)
+	PodDefaults(pod)
+	pod.Spec.NodeName = ""
+	created, err := c.postPod(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created
+}
+
+// BindPod assigns a pod to the node, as the scheduler would.
+func (c *Cluster) BindPod(t testing.TB, namespace, name string) {
+	t.Helper()
+	binding := fmt.Sprintf(`{"apiVersion":"v1","kind":"Binding","metadata":{"name":%q},"target":{"apiVersion":"v1","kind":"Node","name":%q}}`, name, NodeName)
+	status, body, err := c.API.Do(http.MethodPost, "/api/v1/namespaces/"+namespace+"/pods/"+name+"/binding", []byte(binding))
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("binding pod %s/%s: %d %v %s", namespace, name, status, err, body)
+	}
+}
+
+func (c *Cluster) postPod(pod *corev1.Pod) (*corev1.Pod, error) {
+	pod.APIVersion, pod.Kind = "v1", "Pod"
+	body, err := json.Marshal(pod)
+	if err != nil {
+		return nil, err
+	}
 	status, resp, err := c.API.Do(http.MethodPost, "/api/v1/namespaces/"+pod.Namespace+"/pods", body)
 	if err != nil || status != http.StatusCreated {
-		t.Fatalf("creating pod %s/%s: %d %v %s", pod.Namespace, pod.Name, status, err, resp)
+		return nil, fmt.Errorf("creating pod %s/%s: %d %v %s", pod.Namespace, pod.Name, status, err, resp)
 	}
 	var created corev1.Pod
 	if err := json.Unmarshal(resp, &created); err != nil {
-		t.Fatalf("pod %s/%s: %v", pod.Namespace, pod.Name, err)
+		return nil, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
-	return &created
+	return &created, nil
 }
 
 // ErrNotFound is returned by GetPod for a pod that does not exist.
