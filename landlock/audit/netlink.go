@@ -139,8 +139,10 @@ func (c *Conn) Receive() (Record, error) {
 			continue
 		}
 		typ := binary.NativeEndian.Uint16(c.buf[4:6])
-		if typ < typeSyscall {
-			continue // acknowledgements and replies
+		switch typ {
+		case typeSyscall, typeEOE, typeSeccomp, typeLandlockAccess, typeLandlockDom:
+		default:
+			continue // replies, and records that say nothing of denials
 		}
 		// The kernel's audit messages leave the header out of their
 		// length: take the whole datagram.

@@ -15,6 +15,7 @@ import (
 	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/tests/internal/cluster"
 	"github.com/kubewarden/podlock/tests/internal/kube"
+	"github.com/kubewarden/podlock/tests/internal/podlockctl"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
@@ -30,6 +31,7 @@ func TestDenialEvents(t *testing.T) {
 		testenv.Require(t, func() string { return "needs Landlock ABI 7 for audit records" })
 	}
 	c := cluster.Start(t, cluster.Options{Kube: kube.Options{Tokens: map[string][]string{agentUser: nil}}})
+	podlockctl.Start(t, c.API, controllerConfig)
 	c.API.Apply(t, []byte(quickstartProfile))
 	testenv.LockAudit(t)
 

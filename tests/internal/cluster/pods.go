@@ -54,6 +54,7 @@ func PodDefaults(pod *corev1.Pod) {
 // CreatePod creates a pod (after PodDefaults) and returns it as stored.
 func (c *Cluster) CreatePod(t testing.TB, pod *corev1.Pod) *corev1.Pod {
 	t.Helper()
+	PodDefaults(pod)
 	c.Namespace(t, pod.Namespace)
 	created, err := c.TryCreatePod(pod)
 	if err != nil {
@@ -74,8 +75,8 @@ func (c *Cluster) TryCreatePod(pod *corev1.Pod) (*corev1.Pod, error) {
 // the creation of its containers.
 func (c *Cluster) CreateUnboundPod(t testing.TB, pod *corev1.Pod) *corev1.Pod {
 	t.Helper()
-	c.Namespace(t, pod.Namespace)
 	PodDefaults(pod)
+	c.Namespace(t, pod.Namespace)
 	pod.Spec.NodeName = ""
 	created, err := c.postPod(pod)
 	if err != nil {
