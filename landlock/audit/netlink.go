@@ -40,9 +40,15 @@ type status struct {
 }
 
 const (
-	statusEnabled = 1 << 0
-	statusPID     = 1 << 2
+	statusEnabled      = 1 << 0
+	statusPID          = 1 << 2
+	statusBacklogLimit = 1 << 4
 )
+
+// backlogLimit is how many records the kernel queues for the daemon: the
+// default (64) overflows, and loses records, when a seccomp filter logs
+// every system call of a busy program.
+const backlogLimit = 8192
 
 // Conn is the audit daemon's end of the audit netlink socket.
 type Conn struct {
@@ -75,7 +81,7 @@ func Listen() (*Conn, error) {
 		return nil, fmt.Errorf("%w (pid %d): podlock-node cannot report denials while it runs", ErrOtherDaemon, c.prev.PID)
 	}
 	// The kernel sends records to the socket that registered.
-	if err := c.set(status{Mask: statusEnabled | statusPID, Enabled: 1, PID: uint32(os.Getpid())}); err != nil {
+	if err := c.set(status{Mask: statusEnabled | statusPID | statusBacklogLimit, Enabled: 1, PID: uint32(os.Getpid()), BacklogLimit: max(c.prev.BacklogLimit, backlogLimit)}); err != nil {
 		c.close()
 		return nil, fmt.Errorf("registering as the audit daemon: %w", err)
 	}
@@ -109,7 +115,7 @@ func (c *Conn) Close() error {
 	// A socket of its own: the records' socket may be in Receive.
 	ctl, err := dial()
 	if err == nil {
-		err = ctl.set(status{Mask: statusEnabled | statusPID, Enabled: c.prev.Enabled, PID: 0})
+		err = ctl.set(status{Mask: statusEnabled | statusPID | statusBacklogLimit, Enabled: c.prev.Enabled, PID: 0, BacklogLimit: c.prev.BacklogLimit})
 		ctl.close()
 	}
 	if err != nil {
