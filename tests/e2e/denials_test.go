@@ -32,7 +32,9 @@ func TestDenialEvents(t *testing.T) {
 	}
 	c := cluster.Start(t, cluster.Options{Kube: kube.Options{Tokens: map[string][]string{agentUser: nil}}})
 	podlockctl.Start(t, c.API, controllerConfig)
-	c.API.Apply(t, []byte(quickstartProfile))
+	// A profile name of its own: other tests' containers, in parallel,
+	// are denied the same accesses, and the counter must be this test's.
+	c.API.Apply(t, []byte(strings.Replace(quickstartProfile, "name: demo", "name: e2e-denials", 1)))
 	testenv.LockAudit(t)
 
 	dir := t.TempDir()
@@ -68,13 +70,13 @@ func TestDenialEvents(t *testing.T) {
 		return err == nil
 	})
 
-	p, log := run(t, c, pod("denied", "cat /etc/passwd; cat /etc/passwd; cat /etc/passwd; sleep 1", withProfile("demo")))
+	p, log := run(t, c, pod("denied", "cat /etc/passwd; cat /etc/passwd; cat /etc/passwd; sleep 1", withProfile("e2e-denials")))
 	wantLines(t, "stderr", log.Stderr, []string{
 		"cat: can't open '/etc/passwd': Permission denied",
 		"cat: can't open '/etc/passwd': Permission denied",
 		"cat: can't open '/etc/passwd': Permission denied",
 	})
-	want := "container app: /bin/busybox was denied fs.read_file on /etc/passwd (profile demo)"
+	want := "container app: /bin/busybox was denied fs.read_file on /etc/passwd (profile e2e-denials)"
 	var got []string
 	eventually(t, "the denial's Event", func() bool {
 		got = denialEvents(t, c, p.Name)
@@ -92,7 +94,7 @@ func TestDenialEvents(t *testing.T) {
 		defer resp.Body.Close()
 		var b strings.Builder
 		_, _ = io.Copy(&b, resp.Body)
-		return strings.Contains(b.String(), `podlock_denials_total{access="fs.read_file",binary="/bin/busybox",container="app",namespace="default",profile="demo"} 3`)
+		return strings.Contains(b.String(), `podlock_denials_total{access="fs.read_file",binary="/bin/busybox",container="app",namespace="default",profile="e2e-denials"} 3`)
 	})
 }
 

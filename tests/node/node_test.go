@@ -238,7 +238,7 @@ func TestDenialEvents(t *testing.T) {
 apiVersion: podlock.kubewarden.io/v1alpha1
 kind: LandlockProfile
 metadata:
-  name: demo
+  name: node-denials
 spec:
   profilesByContainer:
     app:
@@ -250,7 +250,9 @@ spec:
 	}
 	rt := testenv.NewRuntime(t, filepath.Join(bin, "podlock-runtime"),
 		"PODLOCK_CONFIG=/dev/null", "PODLOCK_PROFILES_DIR="+profiles, "PODLOCK_RUNTIME=runc")
-	b := testenv.NewBundle(t, "sh", "-c", "cat /etc/passwd; cat /etc/passwd; cat /etc/passwd; sleep 1").Annotate("default", "app", "demo")
+	// A profile name of its own: other tests' containers, in parallel,
+	// are denied the same accesses, and the counter must be this test's.
+	b := testenv.NewBundle(t, "sh", "-c", "cat /etc/passwd; cat /etc/passwd; cat /etc/passwd; sleep 1").Annotate("default", "app", "node-denials")
 	b.Spec.Annotations["io.kubernetes.cri.sandbox-name"] = "web"
 	b.Spec.Annotations["io.kubernetes.cri.sandbox-uid"] = pod.Metadata.UID
 	b.Write(t)
@@ -258,7 +260,7 @@ spec:
 		t.Fatalf("run: %v %q %q", res.Err, res.Stderr, rt.LogErrors(t))
 	}
 
-	want := `container app: /bin/busybox was denied fs.read_file on /etc/passwd (profile demo)`
+	want := `container app: /bin/busybox was denied fs.read_file on /etc/passwd (profile node-denials)`
 	var events []string
 	waitFor(t, "the denial's Event", func() bool {
 		events = podlockEvents(t, cp)
@@ -275,7 +277,7 @@ spec:
 		}
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(data), `podlock_denials_total{access="fs.read_file",binary="/bin/busybox",container="app",namespace="default",profile="demo"} 3`)
+		return strings.Contains(string(data), `podlock_denials_total{access="fs.read_file",binary="/bin/busybox",container="app",namespace="default",profile="node-denials"} 3`)
 	})
 }
 
