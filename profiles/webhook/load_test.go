@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/kubewarden/podlock/profiles/webhook/certs"
@@ -58,6 +59,9 @@ func loadReview(uid int) []byte {
 // webhook's own latency adds to.
 func startServer(b testing.TB, trivial bool) (string, *http.Client) {
 	b.Helper()
+	// controller-runtime's server logs through its global logger, which
+	// complains with a stack trace until one is set.
+	ctrllog.SetLogger(logr.Discard())
 	leaf, caPEM, err := certs.SelfSigned([]string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		b.Fatal(err)
