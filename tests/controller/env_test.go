@@ -5,7 +5,6 @@
 package controller
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -20,9 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/kubewarden/podlock/tests/internal/kube"
+	"github.com/kubewarden/podlock/tests/internal/podlockctl"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
@@ -102,7 +100,7 @@ func newEnv(t *testing.T) *env {
 	for _, f := range []string{"rbac.yaml", "config.yaml", "deployment.yaml"} {
 		e.apply(readFile(t, root, filepath.Join("install/controller", f)))
 	}
-	e.apply(webhooksByURL(t, readFile(t, root, "install/controller/webhooks.yaml"), e.webhook))
+	e.apply(podlockctl.WebhooksByURL(t, readFile(t, root, "install/controller/webhooks.yaml"), e.webhook))
 	// The runtime classes of the runtime-class policy's examples, and
 	// podlock's (the API server refuses pods whose class does not exist).
 	for name, handler := range map[string]string{"podlock": "podlock", "containerd-runc": "runc", "containerd-kata": "kata"} {
@@ -141,32 +139,6 @@ func readFile(t *testing.T, root, rel string) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-// webhooksByURL rewrites the shipped webhook configurations to call the
-// controller at https://127.0.0.1:port instead of its Service; everything
-// else (rules, selectors, failurePolicy, timeouts) is kept.
-func webhooksByURL(t *testing.T, manifest []byte, port int) []byte {
-	t.Helper()
-	var out [][]byte
-	for _, doc := range bytes.Split(manifest, []byte("\n---\n")) {
-		var obj map[string]any
-		if err := yaml.Unmarshal(doc, &obj); err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range obj["webhooks"].([]any) {
-			cc := w.(map[string]any)["clientConfig"].(map[string]any)
-			svc := cc["service"].(map[string]any)
-			delete(cc, "service")
-			cc["url"] = fmt.Sprintf("https://127.0.0.1:%d%s", port, svc["path"])
-		}
-		js, err := json.Marshal(obj)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, js)
-	}
-	return bytes.Join(out, []byte("\n---\n"))
 }
 
 func (e *env) apply(manifest []byte) {

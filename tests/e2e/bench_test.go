@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubewarden/podlock/tests/internal/cluster"
 	"github.com/kubewarden/podlock/tests/internal/podlockctl"
+	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
 // benchPods is how many pods one batch creates.
@@ -37,7 +38,7 @@ const benchPods = 20
 func BenchmarkPodStartup(b *testing.B) {
 	c := cluster.Start(b, cluster.Options{})
 	podlockctl.Start(b, c.API, controllerConfig)
-	c.API.Apply(b, []byte(quickstartProfile))
+	c.API.Apply(b, []byte(testenv.QuickstartProfile))
 	variants := []struct {
 		name string
 		opts []func(*corev1.Pod)

@@ -15,32 +15,6 @@ import (
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
-// The quickstart of README.md: /bin/sh may execute a few applets, write
-// /tmp and read two files of /etc.
-const quickstartProfile = `
-apiVersion: podlock.kubewarden.io/v1alpha1
-kind: LandlockProfile
-metadata:
-  name: demo
-  namespace: default
-spec:
-  profilesByContainer:
-    app:
-      /bin/sh:
-        readExec: [/bin/echo, /bin/cat, /bin/cp, /bin/sleep]
-        readWrite: [/tmp]
-        readOnly: [/etc/hostname, /etc/motd]
-`
-
-const quickstartScript = `
-cat /etc/hostname
-/opt/bin/id
-cp /etc/motd /motd
-cp /etc/motd /tmp && echo copied motd to /tmp
-cp /etc/passwd /tmp
-echo done
-`
-
 // quickstartConfined is what the quickstart script prints under the demo
 // profile; hostname is the first line of /etc/hostname in a pod of the
 // host network: the node's host name, which the CRI writes.
@@ -93,7 +67,7 @@ spec:
 func TestPodlock(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	podlockctl.Start(t, c.API, controllerConfig)
-	c.API.Apply(t, []byte(quickstartProfile))
+	c.API.Apply(t, []byte(testenv.QuickstartProfile))
 	c.API.Apply(t, []byte(wideProfile))
 	c.API.Apply(t, []byte(seccompProfiles))
 	// The host name a pod of the host network sees in /etc/hostname.
@@ -106,7 +80,7 @@ func TestPodlock(t *testing.T) {
 	// Users label pods, nothing else: the webhook sets the runtime class
 	// and the annotation the runtime reads.
 	t.Run("quickstart", func(t *testing.T) {
-		p, log := run(t, c, pod("quickstart", quickstartScript, withProfile("demo")))
+		p, log := run(t, c, pod("quickstart", testenv.QuickstartScript, withProfile("demo")))
 		stdout, stderr := quickstartConfined(hostname)
 		wantLines(t, "stdout", log.Stdout, stdout)
 		wantLines(t, "stderr", log.Stderr, stderr)
@@ -198,7 +172,7 @@ func TestPodlock(t *testing.T) {
 	})
 
 	t.Run("pods without podlock run as with runc", func(t *testing.T) {
-		_, want := run(t, c, pod("plain-runc", quickstartScript, withRuntimeClass(cluster.RuntimeClassRunc)))
+		_, want := run(t, c, pod("plain-runc", testenv.QuickstartScript, withRuntimeClass(cluster.RuntimeClassRunc)))
 		if strings.Contains(want.Stderr, "denied") || !strings.Contains(want.Stdout, "uid=0(root)") {
 			t.Fatalf("the runc pod is confined? %q", want)
 		}
@@ -206,10 +180,10 @@ func TestPodlock(t *testing.T) {
 			name string
 			pod  *corev1.Pod
 		}{
-			{"no runtime class", pod("plain-default", quickstartScript)},
-			{"podlock runtime class, no profile", pod("plain-podlock", quickstartScript, withRuntimeClass(cluster.RuntimeClassPodlock))},
-			{"podlock runtime class, container not in the profile", pod("plain-other", quickstartScript, withProfile("demo"), withContainerName("other"))},
-			{"another runtime class with a profile annotation but no label", pod("plain-annotated", quickstartScript, withAnnotation(profileKey, "demo"), withRuntimeClass(cluster.RuntimeClassRunc))},
+			{"no runtime class", pod("plain-default", testenv.QuickstartScript)},
+			{"podlock runtime class, no profile", pod("plain-podlock", testenv.QuickstartScript, withRuntimeClass(cluster.RuntimeClassPodlock))},
+			{"podlock runtime class, container not in the profile", pod("plain-other", testenv.QuickstartScript, withProfile("demo"), withContainerName("other"))},
+			{"another runtime class with a profile annotation but no label", pod("plain-annotated", testenv.QuickstartScript, withAnnotation(profileKey, "demo"), withRuntimeClass(cluster.RuntimeClassRunc))},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, got := run(t, c, tc.pod)
@@ -235,7 +209,7 @@ func TestPodlock(t *testing.T) {
 // status and events; older containerd releases say CreateContainerError;
 // both are accepted.
 func testMissingProfile(t *testing.T, c *cluster.Cluster) {
-	c.API.Apply(t, []byte(strings.Replace(quickstartProfile, "name: demo", "name: racy", 1)))
+	c.API.Apply(t, []byte(strings.Replace(testenv.QuickstartProfile, "name: demo", "name: racy", 1)))
 	created := c.CreateUnboundPod(t, pod("racy", "echo UNCONFINED", withProfile("racy")))
 	t.Cleanup(func() { c.DeletePod(t, created.Namespace, created.Name, false) })
 	// Deleted first, so that the controller cannot put the finalizer
@@ -302,13 +276,13 @@ func testMissingProfile(t *testing.T, c *cluster.Cluster) {
 // apiserver is down: each must run under the copy of the profile kept on
 // the node, or not at all; none may run unconfined.
 func testAPIServerDown(t *testing.T, c *cluster.Cluster, hostname string) {
-	c.API.Apply(t, []byte(strings.Replace(quickstartProfile, "name: demo", "name: outage", 1)))
+	c.API.Apply(t, []byte(strings.Replace(testenv.QuickstartProfile, "name: demo", "name: outage", 1)))
 	wantOut, wantErr := quickstartConfined(hostname)
 	confined := func(l cluster.Log) bool {
 		return strings.Join(testenv.Lines(l.Stdout), "\n") == strings.Join(wantOut, "\n") &&
 			strings.Join(testenv.Lines(l.Stderr), "\n") == strings.Join(wantErr, "\n")
 	}
-	p := pod("outage", quickstartScript, withProfile("outage"), withRestartAlways)
+	p := pod("outage", testenv.QuickstartScript, withProfile("outage"), withRestartAlways)
 	created := c.CreatePod(t, p)
 	t.Cleanup(func() { c.DeletePod(t, created.Namespace, created.Name, false) })
 	// Once restarted, the profile has been read (and kept) at least once.

@@ -5,14 +5,11 @@ package node_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,10 +17,11 @@ import (
 	"github.com/kubewarden/podlock/profiles"
 	"github.com/kubewarden/podlock/profiles/kube"
 	kubetest "github.com/kubewarden/podlock/tests/internal/kube"
+	"github.com/kubewarden/podlock/tests/internal/podlockctl"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
-const agentUser = "system:serviceaccount:podlock-system:podlock-node-agent"
+const agentUser = podlockctl.AgentUser
 
 func manifests(t *testing.T, patterns ...string) [][]byte {
 	t.Helper()
@@ -200,38 +198,8 @@ func TestDenialEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	agent := podlockctl.StartNodeAgent(t, cp, "test-node")
 	bin := testenv.Binaries(t)
-	dir := t.TempDir()
-	agentKubeconfig := filepath.Join(dir, "agent.kubeconfig")
-	if err := cp.WriteKubeconfig(agentKubeconfig, "agent", cp.Token(agentUser)); err != nil {
-		t.Fatal(err)
-	}
-	metrics := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	agent := exec.Command(filepath.Join(bin, "podlock-node"), "run", "--host-root=/", "--bin-dir="+bin, "--config-dir="+dir,
-		"--node-name=test-node", "--kubeconfig="+agentKubeconfig, "--metrics-address="+metrics)
-	agentLog, err := os.Create(filepath.Join(dir, "agent.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent.Stdout, agent.Stderr = agentLog, agentLog
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		agent.Process.Signal(syscall.SIGTERM)
-		agent.Wait()
-		if t.Failed() {
-			log, _ := os.ReadFile(agentLog.Name())
-			t.Logf("podlock-node:\n%s", log)
-		}
-	})
-	waitFor(t, "podlock-node to serve metrics", func() bool {
-		resp, err := http.Get("http://" + metrics + "/metrics")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
 
 	profiles := t.TempDir()
 	if err := os.WriteFile(filepath.Join(profiles, "demo.yaml"), []byte(`
@@ -271,13 +239,7 @@ spec:
 		t.Errorf("events %q, want exactly %q", events, want)
 	}
 	waitFor(t, "the denials to be counted", func() bool {
-		resp, err := http.Get("http://" + metrics + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(data), `podlock_denials_total{access="fs.read_file",binary="/bin/busybox",container="app",namespace="default",profile="node-denials"} 3`)
+		return agent.Counted(`podlock_denials_total{access="fs.read_file",binary="/bin/busybox",container="app",namespace="default",profile="node-denials"} 3`)
 	})
 }
 

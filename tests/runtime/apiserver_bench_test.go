@@ -18,7 +18,7 @@ import (
 // previous one kept on disk. It reports the p50 and p99 latency.
 func BenchmarkProfileFetch(b *testing.B) {
 	a := newAPIEnv(b)
-	a.cp.Apply(b, []byte(quickstartProfile))
+	a.cp.Apply(b, []byte(testenv.QuickstartProfile))
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
 	if err := a.cp.WriteKubeconfig(kubeconfig, "podlock-node", a.cp.Token(nodeUser)); err != nil {
 		b.Fatal(err)
@@ -49,9 +49,9 @@ func BenchmarkProfileFetch(b *testing.B) {
 // interleaved, and reports the ratio.
 func BenchmarkCreateWithAPISource(b *testing.B) {
 	a := newAPIEnv(b)
-	a.cp.Apply(b, []byte(quickstartProfile))
+	a.cp.Apply(b, []byte(testenv.QuickstartProfile))
 	local := newEnv(b)
-	local.profile("demo", quickstartProfile)
+	local.profile("demo", testenv.QuickstartProfile)
 	bundle := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "demo")
 	bundle.Write(b)
 	var api, dir []time.Duration

@@ -71,7 +71,7 @@ func (a *apiEnv) deleteProfile(t *testing.T, namespace, name string) {
 // profile, and returns what it printed.
 func (a *apiEnv) runQuickstart(t *testing.T, namespace, profile, id string) testenv.Result {
 	t.Helper()
-	b := testenv.NewBundle(t, "sh", "-c", quickstartScript).Annotate(namespace, "app", profile)
+	b := testenv.NewBundle(t, "sh", "-c", testenv.QuickstartScript).Annotate(namespace, "app", profile)
 	b.Write(t)
 	return a.rt.Run(b, id)
 }
@@ -92,9 +92,9 @@ var quickstartConfined = struct{ stdout, stderr []string }{
 // profile the node has not seen.
 func TestProfilesFromAPIServer(t *testing.T) {
 	a := newAPIEnv(t)
-	a.cp.Apply(t, []byte(quickstartProfile))
+	a.cp.Apply(t, []byte(testenv.QuickstartProfile))
 	a.cp.Apply(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-b\n"))
-	a.cp.Apply(t, []byte(strings.Replace(strings.Replace(quickstartProfile, "name: demo", "name: team-b-only", 1), "namespace: default", "namespace: team-b", 1)))
+	a.cp.Apply(t, []byte(strings.Replace(strings.Replace(testenv.QuickstartProfile, "name: demo", "name: team-b-only", 1), "namespace: default", "namespace: team-b", 1)))
 
 	t.Run("a profile applied through the API confines the container", func(t *testing.T) {
 		res := a.runQuickstart(t, "default", "demo", "api-demo")
@@ -170,12 +170,12 @@ func TestProfilesFromAPIServer(t *testing.T) {
 	})
 
 	t.Run("a deleted and re-created profile is read afresh", func(t *testing.T) {
-		a.cp.Apply(t, []byte(strings.Replace(quickstartProfile, "name: demo", "name: recreated", 1)))
+		a.cp.Apply(t, []byte(strings.Replace(testenv.QuickstartProfile, "name: demo", "name: recreated", 1)))
 		res := a.runQuickstart(t, "default", "recreated", "api-recreated-1")
 		wantLines(t, "stderr", res.Stderr, quickstartConfined.stderr)
 
 		a.deleteProfile(t, "default", "recreated")
-		a.cp.Apply(t, []byte(strings.Replace(strings.Replace(quickstartProfile, "name: demo", "name: recreated", 1),
+		a.cp.Apply(t, []byte(strings.Replace(strings.Replace(testenv.QuickstartProfile, "name: demo", "name: recreated", 1),
 			"readOnly: [/etc/hostname, /etc/motd]", "readOnly: [/etc/hostname, /etc/motd, /etc/passwd]", 1)))
 		res = a.runQuickstart(t, "default", "recreated", "api-recreated-2")
 		wantLines(t, "stderr", res.Stderr, quickstartConfined.stderr[:2])

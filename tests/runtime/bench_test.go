@@ -19,7 +19,7 @@ import (
 // reports the median of each and their ratios to runc.
 func BenchmarkLifecycle(b *testing.B) {
 	e := newEnv(b)
-	e.profile("demo", quickstartProfile)
+	e.profile("demo", testenv.QuickstartProfile)
 	runc := testenv.NewRuntime(b, "runc")
 
 	plain := testenv.NewBundle(b, "sh", "-c", ":")

@@ -13,7 +13,7 @@ import (
 func TestCrun(t *testing.T) {
 	testenv.Require(t, testenv.Program("crun"))
 	e := newEnv(t, "PODLOCK_RUNTIME=crun")
-	e.profile("demo", quickstartProfile)
+	e.profile("demo", testenv.QuickstartProfile)
 	e.profile("wide", wideProfile)
 	// crun 1.8 refuses a hybrid cgroup layout whose cgroup2 hierarchy has
 	// a controller, as this machine's has (hugetlb). Each command runs in
@@ -26,7 +26,7 @@ func TestCrun(t *testing.T) {
 	}
 	e.rt.Binary = wrapper
 
-	b := testenv.NewBundle(t, "sh", "-c", quickstartScript).Annotate("default", "app", "demo")
+	b := testenv.NewBundle(t, "sh", "-c", testenv.QuickstartScript).Annotate("default", "app", "demo")
 	b.Write(t)
 	res := e.rt.Run(b, "crun-quickstart")
 	if res.Err != nil {

@@ -15,7 +15,7 @@ import (
 // profile, each with the binary, the path and the access right.
 func TestDenialsReported(t *testing.T) {
 	e := newEnv(t)
-	e.profile("demo", quickstartProfile)
+	e.profile("demo", testenv.QuickstartProfile)
 	if landlock.KernelABI() < 7 {
 		testenv.Require(t, func() string { return "needs Landlock ABI 7 for audit records" })
 	}
@@ -49,7 +49,7 @@ func TestDenialsReported(t *testing.T) {
 		<-done
 	}()
 
-	b := testenv.NewBundle(t, "sh", "-c", quickstartScript+"sleep 1\n").Annotate("default", "app", "demo")
+	b := testenv.NewBundle(t, "sh", "-c", testenv.QuickstartScript+"sleep 1\n").Annotate("default", "app", "demo")
 	b.Write(t)
 	if res := e.rt.Run(b, "denials"); res.Err != nil {
 		t.Fatalf("run: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))

@@ -31,7 +31,7 @@ func TestFailClosed(t *testing.T) {
 		},
 		{
 			name:    "profile in another namespace only",
-			profile: strings.Replace(quickstartProfile, "namespace: default", "namespace: other", 1),
+			profile: strings.Replace(testenv.QuickstartProfile, "namespace: default", "namespace: other", 1),
 			want:    `which does not exist in namespace default`,
 		},
 		{
@@ -41,27 +41,27 @@ func TestFailClosed(t *testing.T) {
 		},
 		{
 			name:    "relative path",
-			profile: strings.Replace(quickstartProfile, "readWrite: [/tmp]", "readWrite: [tmp]", 1),
+			profile: strings.Replace(testenv.QuickstartProfile, "readWrite: [/tmp]", "readWrite: [tmp]", 1),
 			want:    `spec.profilesByContainer[app][/bin/sh].readWrite[0]: path "tmp" is not absolute`,
 		},
 		{
 			name:    "dot-dot path",
-			profile: strings.Replace(quickstartProfile, "readWrite: [/tmp]", "readWrite: [/tmp/../etc]", 1),
+			profile: strings.Replace(testenv.QuickstartProfile, "readWrite: [/tmp]", "readWrite: [/tmp/../etc]", 1),
 			want:    `path "/tmp/../etc" is not clean`,
 		},
 		{
 			name:    "misspelt field",
-			profile: strings.Replace(quickstartProfile, "readOnly:", "readOnlyPaths:", 1),
+			profile: strings.Replace(testenv.QuickstartProfile, "readOnly:", "readOnlyPaths:", 1),
 			want:    `unknown field "readOnlyPaths"`,
 		},
 		{
 			name:    "listed binary not in image",
-			profile: strings.Replace(quickstartProfile, "/bin/sh:", "/usr/bin/python3:", 1),
+			profile: strings.Replace(testenv.QuickstartProfile, "/bin/sh:", "/usr/bin/python3:", 1),
 			want:    `binary /usr/bin/python3 listed for container "app": does not exist in the image`,
 		},
 		{
 			name:    "image symlink out of the rootfs",
-			profile: strings.Replace(quickstartProfile, "/bin/sh:", "/bin/escape:", 1),
+			profile: strings.Replace(testenv.QuickstartProfile, "/bin/sh:", "/bin/escape:", 1),
 			setup: func(t *testing.T, b *testenv.Bundle) {
 				// On the host this would be /usr/bin/env; in the
 				// container it resolves to <rootfs>/usr/bin/env.
@@ -73,7 +73,7 @@ func TestFailClosed(t *testing.T) {
 		},
 		{
 			name:    "profile name not a DNS name",
-			profile: quickstartProfile,
+			profile: testenv.QuickstartProfile,
 			setup: func(t *testing.T, b *testenv.Bundle) {
 				b.Spec.Annotations["podlock.kubewarden.io/profile"] = "../../etc/shadow"
 			},
@@ -81,13 +81,13 @@ func TestFailClosed(t *testing.T) {
 		},
 		{
 			name:    "real runtime missing",
-			profile: quickstartProfile,
+			profile: testenv.QuickstartProfile,
 			env:     []string{"PODLOCK_RUNTIME=/nonexistent/runc"},
 			want:    `real runtime "/nonexistent/runc"`,
 		},
 		{
 			name:    "config.json malformed",
-			profile: quickstartProfile,
+			profile: testenv.QuickstartProfile,
 			setup: func(t *testing.T, b *testenv.Bundle) {
 				b.Spec = nil
 			},
@@ -95,7 +95,7 @@ func TestFailClosed(t *testing.T) {
 		},
 		{
 			name:     "bundle missing",
-			profile:  quickstartProfile,
+			profile:  testenv.QuickstartProfile,
 			noBundle: true,
 			want:     "reading bundle config",
 		},
@@ -152,7 +152,7 @@ func TestFailClosed(t *testing.T) {
 // changes what the runtime or the helper enforce.
 func TestPodEnvironmentCannotChangeEnforcement(t *testing.T) {
 	e := newEnv(t)
-	e.profile("demo", quickstartProfile)
+	e.profile("demo", testenv.QuickstartProfile)
 	evil := t.TempDir()
 	b := testenv.NewBundle(t, "sh", "-c", "cat /etc/passwd; echo x > /motd").Annotate("default", "app", "demo")
 	b.Spec.Process.Env = append(b.Spec.Process.Env,
@@ -176,7 +176,7 @@ func TestPodEnvironmentCannotChangeEnforcement(t *testing.T) {
 // cannot confine the process and refuses to run it.
 func TestHelperFailsClosedWithoutLandlock(t *testing.T) {
 	e := newEnv(t)
-	e.profile("demo", quickstartProfile)
+	e.profile("demo", testenv.QuickstartProfile)
 	b := testenv.NewBundle(t, "sh", "-c", "echo UNCONFINED").Annotate("default", "app", "demo")
 	errno := uint(38) // ENOSYS, what a runtime answers for an unknown syscall
 	b.Spec.Linux.Seccomp = &specs.LinuxSeccomp{

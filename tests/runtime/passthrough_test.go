@@ -15,7 +15,7 @@ import (
 // exactly as under runc.
 func TestUntouchedContainers(t *testing.T) {
 	e := newEnv(t)
-	e.profile("demo", quickstartProfile)
+	e.profile("demo", testenv.QuickstartProfile)
 	runc := testenv.NewRuntime(t, "runc")
 	for _, tc := range []struct {
 		name     string
@@ -61,7 +61,7 @@ func TestUntouchedContainers(t *testing.T) {
 // lifecycle through podlock-runtime is runc's.
 func TestPassthroughVerbs(t *testing.T) {
 	e := newEnv(t)
-	e.profile("demo", quickstartProfile)
+	e.profile("demo", testenv.QuickstartProfile)
 	b := testenv.NewBundle(t, "sleep", "300").Annotate("default", "app", "demo")
 	b.Write(t)
 	const id = "verbs"

@@ -6,36 +6,11 @@ import (
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
-// The quickstart of the seed's product, on busybox: /bin/sh may execute a
-// few applets, write /tmp and read two files of /etc.
-const quickstartProfile = `
-apiVersion: podlock.kubewarden.io/v1alpha1
-kind: LandlockProfile
-metadata:
-  name: demo
-  namespace: default
-spec:
-  profilesByContainer:
-    app:
-      /bin/sh:
-        readExec: [/bin/echo, /bin/cat, /bin/cp, /bin/sleep]
-        readWrite: [/tmp]
-        readOnly: [/etc/hostname, /etc/motd]
-`
-
-const quickstartScript = `
-cat /etc/hostname
-/opt/bin/id
-cp /etc/motd /motd
-cp /etc/motd /tmp && echo copied motd to /tmp
-cp /etc/passwd /tmp
-echo done
-`
-
+// The quickstart of the seed's product on busybox, line for line.
 func TestQuickstart(t *testing.T) {
 	e := newEnv(t)
-	e.profile("demo", quickstartProfile)
-	b := testenv.NewBundle(t, "sh", "-c", quickstartScript).Annotate("default", "app", "demo")
+	e.profile("demo", testenv.QuickstartProfile)
+	b := testenv.NewBundle(t, "sh", "-c", testenv.QuickstartScript).Annotate("default", "app", "demo")
 	b.Write(t)
 
 	res := e.rt.Run(b, "quickstart")
@@ -57,8 +32,8 @@ func TestQuickstart(t *testing.T) {
 // Without the profile annotation the same script runs unconfined.
 func TestQuickstartUnconfinedWithoutAnnotation(t *testing.T) {
 	e := newEnv(t)
-	e.profile("demo", quickstartProfile)
-	b := testenv.NewBundle(t, "sh", "-c", quickstartScript).Annotate("default", "app", "")
+	e.profile("demo", testenv.QuickstartProfile)
+	b := testenv.NewBundle(t, "sh", "-c", testenv.QuickstartScript).Annotate("default", "app", "")
 	b.Write(t)
 
 	res := e.rt.Run(b, "unconfined")
@@ -78,8 +53,8 @@ func TestQuickstartUnconfinedWithoutAnnotation(t *testing.T) {
 // confines the original config.json again instead of the rewritten one.
 func TestCreateTwiceOnOneBundle(t *testing.T) {
 	e := newEnv(t)
-	e.profile("demo", quickstartProfile)
-	b := testenv.NewBundle(t, "sh", "-c", quickstartScript).Annotate("default", "app", "demo")
+	e.profile("demo", testenv.QuickstartProfile)
+	b := testenv.NewBundle(t, "sh", "-c", testenv.QuickstartScript).Annotate("default", "app", "demo")
 	b.Write(t)
 	var configs [2]string
 	for i := range configs {

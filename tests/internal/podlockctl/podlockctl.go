@@ -1,7 +1,8 @@
-// Package podlockctl runs podlock-controller for tests against a real API
-// server: its manifests applied, its webhooks registered by URL on
-// loopback with the caBundle it writes from its self-signed CA, and the
-// binary running with the identity and RBAC of install/controller.
+// Package podlockctl runs podlock's daemons for tests against a real API
+// server. podlock-controller: its manifests applied, its webhooks
+// registered by URL on loopback with the caBundle it writes from its
+// self-signed CA, and the binary running with the identity and RBAC of
+// install/controller. podlock-node: the agent of the node DaemonSet.
 package podlockctl
 
 import (

@@ -350,3 +350,32 @@ func LockAudit(t testing.TB) {
 	}
 	t.Cleanup(func() { f.Close() })
 }
+
+// QuickstartProfile is the quickstart of the seed's product on busybox,
+// as README.md shows it: /bin/sh of container app may execute a few
+// applets, write /tmp and read two files of /etc.
+const QuickstartProfile = `
+apiVersion: podlock.kubewarden.io/v1alpha1
+kind: LandlockProfile
+metadata:
+  name: demo
+  namespace: default
+spec:
+  profilesByContainer:
+    app:
+      /bin/sh:
+        readExec: [/bin/echo, /bin/cat, /bin/cp, /bin/sleep]
+        readWrite: [/tmp]
+        readOnly: [/etc/hostname, /etc/motd]
+`
+
+// QuickstartScript is what the quickstart's container runs: one allowed
+// and one denied access of each kind.
+const QuickstartScript = `
+cat /etc/hostname
+/opt/bin/id
+cp /etc/motd /motd
+cp /etc/motd /tmp && echo copied motd to /tmp
+cp /etc/passwd /tmp
+echo done
+`

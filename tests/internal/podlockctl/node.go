@@ -1,0 +1,96 @@
+package podlockctl
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubewarden/podlock/tests/internal/kube"
+	"github.com/kubewarden/podlock/tests/internal/testenv"
+)
+
+// AgentUser is the identity of podlock-node, the node DaemonSet's agent
+// (install/kubernetes/node-rbac.yaml): a static token named like the
+// service account authenticates as it.
+const AgentUser = "system:serviceaccount:podlock-system:podlock-node-agent"
+
+// NodeAgent is a running `podlock-node run`.
+type NodeAgent struct {
+	// Metrics is the address of its Prometheus endpoint.
+	Metrics string
+}
+
+// StartNodeAgent runs `podlock-node run` for node as AgentUser (which the
+// control plane must have a token for), with its token and labels written
+// under a temporary directory, and waits until it serves metrics. It
+// reports denials: the caller holds testenv.LockAudit. It is stopped at
+// the end of the test.
+func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node string) *NodeAgent {
+	t.Helper()
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "agent.kubeconfig")
+	if err := cp.WriteKubeconfig(kubeconfig, "agent", cp.Token(AgentUser)); err != nil {
+		t.Fatal(err)
+	}
+	a := &NodeAgent{Metrics: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
+	bin := testenv.Binaries(t)
+	cmd := exec.Command(filepath.Join(bin, "podlock-node"), "run", "--host-root=/", "--bin-dir="+bin, "--config-dir="+dir,
+		"--node-name="+node, "--kubeconfig="+kubeconfig, "--metrics-address="+a.Metrics)
+	log, err := os.Create(filepath.Join(dir, "podlock-node.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			data, _ := os.ReadFile(log.Name())
+			t.Logf("podlock-node:\n%s", data)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !a.serving() {
+		if time.Now().After(deadline) {
+			t.Fatal("podlock-node does not serve metrics")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return a
+}
+
+// Counted reports whether the agent's metrics hold the line.
+func (a *NodeAgent) Counted(line string) bool {
+	return strings.Contains(a.metrics(), line)
+}
+
+func (a *NodeAgent) serving() bool {
+	resp, err := http.Get("http://" + a.Metrics + "/metrics")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (a *NodeAgent) metrics() string {
+	resp, err := http.Get("http://" + a.Metrics + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return string(data)
+}
