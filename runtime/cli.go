@@ -8,6 +8,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kubewarden/podlock/landlock"
+	"github.com/kubewarden/podlock/profiles/cache"
+	"github.com/kubewarden/podlock/profiles/kube"
 	"github.com/kubewarden/podlock/runtime/interpose"
 )
 
@@ -44,6 +46,15 @@ PODLOCK_CONFIG), keys:
                default /etc/podlock/profiles)
   helper       the static podlock-helper binary    (env PODLOCK_HELPER;
                default: podlock-helper next to podlock-runtime)
+  source       where profiles come from: kubernetes, directory, or auto
+               (env PODLOCK_SOURCE; default auto: kubernetes when the
+               kubeconfig exists, else directory)
+  kubeconfig   the node's read-only credential     (env PODLOCK_KUBECONFIG;
+               default /etc/podlock/kubeconfig)
+  cacheDir     last-known copies of API profiles   (env PODLOCK_CACHE_DIR;
+               default /var/lib/podlock/cache)
+  apiTimeout   bound on one API request            (env PODLOCK_API_TIMEOUT;
+               default 2s)
 
 Errors go to runc's --log file as JSON lines (level "error") and to stderr.`
 
@@ -105,7 +116,17 @@ func check() error {
 	} else {
 		fmt.Printf("helper:          %s\n", helper)
 	}
-	fmt.Printf("profiles dir:    %s\n", cfg.ProfilesDir)
+	if src, err := cfg.ProfileSource(nil); err != nil {
+		problems = append(problems, err.Error())
+	} else if c, ok := src.(*cache.Source); ok {
+		server := "?"
+		if api, ok := c.Inner.(*kube.Source); ok {
+			server = api.Server()
+		}
+		fmt.Printf("profiles:        from the API server %s, copies in %s\n", server, c.Dir)
+	} else {
+		fmt.Printf("profiles:        from %s\n", cfg.ProfilesDir)
+	}
 	abi := landlock.KernelABI()
 	fmt.Printf("Landlock ABI:    %d (podlock needs %d)\n", abi, landlock.MinABI)
 	if abi < landlock.MinABI {
