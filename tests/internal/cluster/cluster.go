@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubewarden/podlock/tests/internal/daemon"
 	"github.com/kubewarden/podlock/tests/internal/kube"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
@@ -72,7 +73,7 @@ type Cluster struct {
 
 	toolsDir, cniBinDir, binDir string
 
-	containerd, kubelet *proc
+	containerd, kubelet *daemon.Proc
 	cri                 *criClient
 	kubeletPort         int
 	nodeDone            chan struct{}
@@ -307,16 +308,16 @@ func (c *Cluster) teardown() {
 		}
 		if t.Failed() {
 			for _, name := range []string{"kubelet.log", "containerd.log"} {
-				t.Logf("last lines of %s:\n%s", name, tail(c.path(name), 30))
+				t.Logf("last lines of %s:\n%s", name, daemon.Tail(c.path(name), 30))
 			}
 		}
-		c.kubelet.stop(10 * time.Second)
-		if c.cri != nil && c.containerd != nil && !c.containerd.exited() {
+		c.kubelet.Stop(10 * time.Second)
+		if c.cri != nil && c.containerd != nil && !c.containerd.Exited() {
 			if err := c.cri.removeAllSandboxes(); err != nil {
 				t.Logf("teardown: %v", err)
 			}
 		}
-		c.containerd.stop(10 * time.Second)
+		c.containerd.Stop(10 * time.Second)
 		if c.cri != nil {
 			c.cri.conn.Close()
 		}

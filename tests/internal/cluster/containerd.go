@@ -12,6 +12,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kubewarden/podlock/tests/internal/daemon"
 )
 
 // maxSocketDirLen is containerd's limit on the shim socket directory
@@ -184,13 +186,13 @@ func (c *Cluster) startContainerd(rootfs string) error {
 		"HOME=" + c.dir,
 		"PODLOCK_CONFIG=" + c.PodlockConfig(),
 	}
-	p, err := startProc(filepath.Join(c.toolsDir, "containerd"), c.path("containerd.log"), env,
+	p, err := daemon.Start(filepath.Join(c.toolsDir, "containerd"), c.path("containerd.log"), env,
 		"--config", c.ContainerdConfig(), "--log-level", "info")
 	if err != nil {
 		return err
 	}
 	c.containerd = p
-	err = p.waitFor(c.opts.StartTimeout, 100*time.Millisecond, func() error {
+	err = p.WaitFor(c.opts.StartTimeout, 100*time.Millisecond, func() error {
 		if _, err := os.Stat(c.Socket()); err != nil {
 			return err
 		}
@@ -223,7 +225,7 @@ func (c *Cluster) startContainerd(rootfs string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("containerd: %w\n%s", err, tail(c.path("containerd.log"), 30))
+		return fmt.Errorf("containerd: %w\n%s", err, daemon.Tail(c.path("containerd.log"), 30))
 	}
 	return c.importImages(rootfs)
 }

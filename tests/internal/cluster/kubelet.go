@@ -10,6 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubewarden/podlock/tests/internal/daemon"
 )
 
 // NodeName is the name of the cluster's only node. The kubelet rejects a
@@ -124,7 +126,7 @@ func (c *Cluster) startKubelet() error {
 	// No sbin in PATH: with iptables on it, the kubelet adds KUBE-FIREWALL
 	// chains to the host's firewall and never removes them.
 	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + c.dir}
-	p, err := startProc(filepath.Join(c.toolsDir, "kubelet"), c.path("kubelet.log"), env,
+	p, err := daemon.Start(filepath.Join(c.toolsDir, "kubelet"), c.path("kubelet.log"), env,
 		"--config", c.path("kubelet.json"),
 		"--kubeconfig", kubeconfig,
 		"--hostname-override", NodeName,
@@ -136,9 +138,9 @@ func (c *Cluster) startKubelet() error {
 		return err
 	}
 	c.kubelet = p
-	err = p.waitFor(c.opts.StartTimeout, 200*time.Millisecond, c.nodeReady)
+	err = p.WaitFor(c.opts.StartTimeout, 200*time.Millisecond, c.nodeReady)
 	if err != nil {
-		return fmt.Errorf("kubelet: %w\n%s", err, tail(c.path("kubelet.log"), 40))
+		return fmt.Errorf("kubelet: %w\n%s", err, daemon.Tail(c.path("kubelet.log"), 40))
 	}
 	return nil
 }

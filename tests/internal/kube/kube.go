@@ -21,24 +21,23 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubewarden/podlock/tests/internal/daemon"
 )
 
 // Options configure a control plane.
@@ -64,9 +63,9 @@ type ControlPlane struct {
 	dir  string
 	bin  string
 
-	etcd      *proc
+	etcd      *daemon.Proc
 	etcdURL   string
-	apiserver *proc
+	apiserver *daemon.Proc
 	port      int
 
 	adminToken string
@@ -106,7 +105,7 @@ func StartControlPlane(t testing.TB, opts Options) *ControlPlane {
 		// A failed start already reported the logs.
 		if t.Failed() && started {
 			for _, name := range []string{"kube-apiserver.log", "etcd.log"} {
-				t.Logf("last lines of %s:\n%s", name, tail(filepath.Join(dir, name), 40))
+				t.Logf("last lines of %s:\n%s", name, daemon.Tail(filepath.Join(dir, name), 40))
 			}
 		}
 		if os.Getenv("PODLOCK_KEEP_KUBE") != "" {
@@ -181,7 +180,7 @@ func (cp *ControlPlane) startEtcd() error {
 		peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
 		dataDir := cp.path("etcd")
 		os.RemoveAll(dataDir)
-		p, err := startProc(filepath.Join(cp.bin, "etcd"), cp.path("etcd.log"),
+		p, err := daemon.Start(filepath.Join(cp.bin, "etcd"), cp.path("etcd.log"), nil,
 			"--name", "podlock-test",
 			"--data-dir", dataDir,
 			"--listen-client-urls", cp.etcdURL,
@@ -197,7 +196,7 @@ func (cp *ControlPlane) startEtcd() error {
 		}
 		cp.etcd = p
 		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
-		lastErr = p.waitReady(cp.opts.StartTimeout, func() bool {
+		lastErr = p.WaitFor(cp.opts.StartTimeout, 100*time.Millisecond, readiness(func() bool {
 			resp, err := client.Get(cp.etcdURL + "/health")
 			if err != nil {
 				return false
@@ -205,16 +204,16 @@ func (cp *ControlPlane) startEtcd() error {
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
 			return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"true"`))
-		})
+		}))
 		if lastErr == nil {
 			return nil
 		}
-		p.stop(cp.opts.StopTimeout)
+		p.Stop(cp.opts.StopTimeout)
 		if !portTaken(cp.path("etcd.log")) {
 			break
 		}
 	}
-	return fmt.Errorf("etcd: %v\n%s", lastErr, tail(cp.path("etcd.log"), 30))
+	return fmt.Errorf("etcd: %v\n%s", lastErr, daemon.Tail(cp.path("etcd.log"), 30))
 }
 
 func (cp *ControlPlane) startAPIServer(first bool) error {
@@ -242,25 +241,25 @@ func (cp *ControlPlane) startAPIServer(first bool) error {
 			"--kubelet-preferred-address-types", "Hostname,InternalIP",
 			"--allow-privileged",
 		}, cp.opts.APIServerArgs...)
-		p, err := startProc(filepath.Join(cp.bin, "kube-apiserver"), cp.path("kube-apiserver.log"), args...)
+		p, err := daemon.Start(filepath.Join(cp.bin, "kube-apiserver"), cp.path("kube-apiserver.log"), nil, args...)
 		if err != nil {
 			return err
 		}
 		cp.mu.Lock()
 		cp.apiserver = p
 		cp.mu.Unlock()
-		lastErr = p.waitReady(cp.opts.StartTimeout, cp.ready)
+		lastErr = p.WaitFor(cp.opts.StartTimeout, 100*time.Millisecond, readiness(cp.ready))
 		if lastErr == nil {
 			return nil
 		}
-		p.stop(cp.opts.StopTimeout)
+		p.Stop(cp.opts.StopTimeout)
 		// Only a port taken since freePort is worth retrying, and only
 		// when the port is ours to choose.
 		if !first || !portTaken(cp.path("kube-apiserver.log")) {
 			break
 		}
 	}
-	return fmt.Errorf("kube-apiserver: %v\n%s", lastErr, tail(cp.path("kube-apiserver.log"), 40))
+	return fmt.Errorf("kube-apiserver: %v\n%s", lastErr, daemon.Tail(cp.path("kube-apiserver.log"), 40))
 }
 
 // ready reports whether /readyz answers ok. The first time, it waits for
@@ -433,7 +432,7 @@ func (cp *ControlPlane) Stop() {
 	p, tr := cp.apiserver, cp.transport
 	cp.mu.Unlock()
 	if p != nil {
-		p.stop(cp.opts.StopTimeout)
+		p.Stop(cp.opts.StopTimeout)
 	}
 	if tr != nil {
 		tr.CloseIdleConnections()
@@ -451,7 +450,7 @@ func (cp *ControlPlane) Restart() error {
 func (cp *ControlPlane) stopAll() {
 	cp.Stop()
 	if cp.etcd != nil {
-		cp.etcd.stop(cp.opts.StopTimeout)
+		cp.etcd.Stop(cp.opts.StopTimeout)
 	}
 }
 
@@ -736,85 +735,14 @@ func repoRoot() string {
 	}
 }
 
-// proc is a started process whose output goes to a log file.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  *os.File
-	once sync.Once
-}
-
-func startProc(binary, logPath string, args ...string) (*proc, error) {
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(log, "==== %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(append([]string{binary}, args...), " "))
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	// Own process group; killed if the test binary dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// Loopback only: no proxy from the environment.
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		k, _, _ := strings.Cut(kv, "=")
-		return strings.EqualFold(k, "http_proxy") || strings.EqualFold(k, "https_proxy") || strings.EqualFold(k, "no_proxy")
-	})
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, err
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), log: log}
-	go func() {
-		p.err = cmd.Wait()
-		log.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// waitReady polls ready until it returns true, the process exits or the
-// timeout passes.
-func (p *proc) waitReady(timeout time.Duration, ready func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for {
+// readiness adapts a yes-or-no check to daemon.Proc.WaitFor.
+func readiness(ready func() bool) func() error {
+	return func() error {
 		if ready() {
 			return nil
 		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready: %v", filepath.Base(p.cmd.Path), p.err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v", filepath.Base(p.cmd.Path), timeout)
-		}
+		return daemon.ErrNotReady
 	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, then SIGKILL after timeout, and waits for the exit.
-func (p *proc) stop(timeout time.Duration) {
-	p.once.Do(func() {
-		if p.exited() {
-			return
-		}
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(timeout):
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-	})
 }
 
 func freePort() int {
@@ -842,20 +770,4 @@ func portTaken(logPath string) bool {
 		data = data[i:]
 	}
 	return bytes.Contains(data, []byte("address already in use"))
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "(no " + filepath.Base(path) + ")"
-		}
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -1,4 +1,7 @@
-package cluster
+// Package daemon starts and stops the long-running processes of the test
+// harnesses (etcd, kube-apiserver, containerd, kubelet), each with its
+// output appended to a log file.
+package daemon
 
 import (
 	"errors"
@@ -6,26 +9,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// proc is a daemon the harness started (containerd, kubelet), its output
-// in a log file.
-type proc struct {
+// Proc is a started daemon.
+type Proc struct {
 	name string
 	cmd  *exec.Cmd
-	log  string
 	done chan struct{}
 	err  error
 	once sync.Once
 }
 
-// startProc starts binary with args and env (the whole environment, not
-// added to ours: the daemons must not see the test's proxies or PATH).
-func startProc(binary, logPath string, env []string, args ...string) (*proc, error) {
+// Start starts binary with args, its output appended to logPath after a
+// "==== time command" line. env is the whole environment; nil means the
+// test's own without proxy settings (everything here is loopback).
+func Start(binary, logPath string, env []string, args ...string) (*Proc, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -33,15 +36,21 @@ func startProc(binary, logPath string, env []string, args ...string) (*proc, err
 	fmt.Fprintf(log, "==== %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(append([]string{binary}, args...), " "))
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
+	if env == nil {
+		env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return strings.EqualFold(k, "http_proxy") || strings.EqualFold(k, "https_proxy") || strings.EqualFold(k, "no_proxy")
+		})
+	}
 	cmd.Env = env
 	// Own process group, and killed if the test binary dies: a crashed
-	// test must not leave a kubelet restarting containers behind.
+	// test must not leave a daemon behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
-	p := &proc{name: filepath.Base(binary), cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &Proc{name: filepath.Base(binary), cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		log.Close()
@@ -50,8 +59,8 @@ func startProc(binary, logPath string, env []string, args ...string) (*proc, err
 	return p, nil
 }
 
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -60,14 +69,14 @@ func (p *proc) exited() bool {
 	}
 }
 
-// stop sends SIGTERM, then SIGKILL to the process group after timeout,
+// Stop sends SIGTERM, then SIGKILL to the process group after timeout,
 // and waits for the exit.
-func (p *proc) stop(timeout time.Duration) {
+func (p *Proc) Stop(timeout time.Duration) {
 	if p == nil {
 		return
 	}
 	p.once.Do(func() {
-		if p.exited() {
+		if p.Exited() {
 			return
 		}
 		p.cmd.Process.Signal(syscall.SIGTERM)
@@ -80,9 +89,9 @@ func (p *proc) stop(timeout time.Duration) {
 	})
 }
 
-// waitFor polls ready every interval until it returns nil, the process
+// WaitFor polls ready every interval until it returns nil, the process
 // exits or timeout passes; the error says which, with ready's last error.
-func (p *proc) waitFor(timeout, interval time.Duration, ready func() error) error {
+func (p *Proc) WaitFor(timeout, interval time.Duration, ready func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := ready()
@@ -100,8 +109,11 @@ func (p *proc) waitFor(timeout, interval time.Duration, ready func() error) erro
 	}
 }
 
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
+// ErrNotReady is what a readiness check without more to say returns.
+var ErrNotReady = errors.New("not ready")
+
+// Tail returns the last n lines of a file.
+func Tail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
