@@ -49,7 +49,15 @@ var errNotConfined = errors.New("container asks for no profile")
 // errNotConfined for sandbox containers and containers without the profile
 // annotation, which podlock leaves alone.
 func identify(annotations map[string]string) (identity, error) {
-	if first(annotations, criContainerType, crioContainerType) == sandboxType {
+	// Each container manager's own keys only: CRI-O copies pod
+	// annotations into the spec, so under CRI-O a pod could carry
+	// containerd's keys, and the other way round were containerd's filter
+	// ever widened.
+	keys := containerdKeys
+	if _, crio := annotations[crioContainerType]; crio {
+		keys = crioKeys
+	}
+	if annotations[keys.containerType] == sandboxType {
 		return identity{}, errNotConfined
 	}
 	profile, hasProfile := annotations[v1alpha1.ProfileKey]
@@ -58,10 +66,10 @@ func identify(annotations map[string]string) (identity, error) {
 		return identity{}, errNotConfined
 	}
 	id := identity{
-		Namespace: first(annotations, criNamespace, crioNamespace),
-		Pod:       first(annotations, criPodName, crioPodName),
-		PodUID:    first(annotations, criPodUID, crioPodUID),
-		Container: first(annotations, criContainerName, crioContainerName),
+		Namespace: annotations[keys.namespace],
+		Pod:       annotations[keys.pod],
+		PodUID:    annotations[keys.podUID],
+		Container: annotations[keys.container],
 		Profile:   profile,
 		Seccomp:   seccomp,
 	}
@@ -85,14 +93,15 @@ func identify(annotations map[string]string) (identity, error) {
 	return id, nil
 }
 
-func first(m map[string]string, keys ...string) string {
-	for _, k := range keys {
-		if v := m[k]; v != "" {
-			return v
-		}
-	}
-	return ""
+// managerKeys are the annotations one container manager sets.
+type managerKeys struct {
+	containerType, namespace, pod, podUID, container string
 }
+
+var (
+	containerdKeys = managerKeys{criContainerType, criNamespace, criPodName, criPodUID, criContainerName}
+	crioKeys       = managerKeys{crioContainerType, crioNamespace, crioPodName, crioPodUID, crioContainerName}
+)
 
 func (id identity) String() string {
 	if id.Pod == "" {

@@ -53,6 +53,12 @@ func TestIdentify(t *testing.T) {
 			want:        identity{Namespace: "team-b", Pod: "web-1", Container: "app", Profile: "strict.v2"},
 		},
 		{
+			name: "CRI-O with containerd's keys forged by the pod",
+			annotations: with(crio, "io.kubernetes.cri.sandbox-namespace", "kube-system",
+				"io.kubernetes.cri.container-name", "other", "io.kubernetes.cri.container-type", "sandbox"),
+			want: identity{Namespace: "team-b", Pod: "web-1", Container: "app", Profile: "strict.v2"},
+		},
+		{
 			name:        "containerd sandbox",
 			annotations: with(containerd, "io.kubernetes.cri.container-type", "sandbox"),
 			wantErr:     errNotConfined,
