@@ -175,6 +175,10 @@ func (m *mutation) apply(pod *pod) {
 	}
 }
 
+// managerAnnotationPrefixes are the keys containerd and CRI-O set in a
+// container's spec to say which pod and container it is.
+var managerAnnotationPrefixes = []string{"io.kubernetes.cri.", "io.kubernetes.cri-o.", "io.kubernetes.pod.", "io.kubernetes.container."}
+
 // validateCreate returns why a pod, as it will be stored, must not be
 // created.
 func (p *policy) validateCreate(ctx context.Context, pod *pod, ns namespacePolicy) ([]string, error) {
@@ -185,6 +189,14 @@ func (p *policy) validateCreate(ctx context.Context, pod *pod, ns namespacePolic
 		if strings.HasPrefix(k, Prefix) && k != ProfileAnnotation && k != SeccompAnnotation {
 			add("annotation %s is not one podlock sets: podlock reads only %s, set from the pod label of that name, and %s, set from the namespace label %s",
 				k, ProfileAnnotation, SeccompAnnotation, NamespaceSeccompLabel)
+		}
+		// CRI-O copies pod annotations into the container's OCI spec,
+		// where the container managers' own keys tell podlock-runtime the
+		// pod's namespace and container: a pod may not set them.
+		for _, managed := range managerAnnotationPrefixes {
+			if strings.HasPrefix(k, managed) {
+				add("annotation %s is reserved to the container runtime (%s*): podlock-runtime reads the pod's identity from it", k, managed)
+			}
 		}
 	}
 
