@@ -40,7 +40,7 @@ export GOFLAGS
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller
+build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller
 
 $(BIN)/podlock-runtime: FORCE
 	CGO_ENABLED=1 $(GO) build -tags '$(RUNTIME_TAGS)' \
@@ -50,6 +50,11 @@ $(BIN)/podlock-runtime: FORCE
 # The helper runs inside arbitrary images: static, no cgo.
 $(BIN)/podlock-helper: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-helper
+
+# The createContainer hook of containers with listed binaries: on their
+# start path, so small and static.
+$(BIN)/podlock-interpose: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-interpose
 
 # Runs once per node, possibly from a container with the host mounted:
 # static, no cgo.

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -10,19 +11,16 @@ import (
 	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/profiles/cache"
 	"github.com/kubewarden/podlock/profiles/kube"
-	"github.com/kubewarden/podlock/runtime/interpose"
 )
 
 // Version is set at build time with -ldflags "-X ...runtime.Version=...".
 var Version = "dev"
 
-const interposeCommand = "interpose"
-
 // isPodlockCommand tells podlock's own commands from runc's: runc's
 // commands and flags are never parsed here, only handed over.
 func isPodlockCommand(args Args) bool {
 	switch args.Verb() {
-	case interposeCommand, "check":
+	case "check":
 		return true
 	case "":
 		_, v := args.Global("version")
@@ -74,22 +72,6 @@ func runCLI(argv []string) int {
 					return check()
 				},
 			},
-			{
-				Name:      interposeCommand,
-				Usage:     "OCI createContainer hook that mounts the helper over listed binaries (run by runc)",
-				ArgsUsage: "PLAN",
-				Hidden:    true,
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("usage: %s %s PLAN", c.App.Name, interposeCommand)
-					}
-					plan, err := interpose.Read(c.Args().First())
-					if err != nil {
-						return err
-					}
-					return plan.Apply()
-				},
-			},
 		},
 	}
 	if err := app.Run(argv); err != nil {
@@ -115,6 +97,10 @@ func check() error {
 		problems = append(problems, err.Error())
 	} else {
 		fmt.Printf("helper:          %s\n", helper)
+		interposer := filepath.Join(filepath.Dir(helper), interposerName)
+		if _, err := os.Stat(interposer); err != nil {
+			problems = append(problems, fmt.Sprintf("%v: install %s next to the helper", err, interposerName))
+		}
 	}
 	if src, err := cfg.ProfileSource(nil); err != nil {
 		problems = append(problems, err.Error())

@@ -19,6 +19,10 @@ import (
 	"github.com/kubewarden/podlock/runtime/interpose"
 )
 
+// interposerName is the createContainer hook that mounts the helper over
+// listed binaries, installed next to the helper.
+const interposerName = "podlock-interpose"
+
 // stateDirName is podlock's directory in the bundle. It is mounted
 // read-only at landlock.Dir, and goes away with the bundle.
 const stateDirName = "podlock"
@@ -172,11 +176,11 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 		if err := plan.Write(planFile); err != nil {
 			return fmt.Errorf("writing podlock state: %w", err)
 		}
-		self, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("locating podlock-runtime for its hook: %w", err)
+		interposer := filepath.Join(filepath.Dir(helper), interposerName)
+		if _, err := os.Stat(interposer); err != nil {
+			return fmt.Errorf("%w; install %s next to the helper", err, interposerName)
 		}
-		hook := specs.Hook{Path: self, Args: []string{"podlock-runtime", interposeCommand, planFile}}
+		hook := specs.Hook{Path: interposer, Args: []string{interposerName, planFile}}
 		if err := b.AddCreateContainerHooks(hook); err != nil {
 			return err
 		}

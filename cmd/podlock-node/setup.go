@@ -23,10 +23,10 @@ const inClusterCA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 
 var setupCommand = &cli.Command{
 	Name:  "setup",
-	Usage: "copy the podlock binaries onto the host and write podlock-runtime's configuration",
+	Usage: "copy podlock-runtime, podlock-helper and podlock-interpose onto the host and write podlock-runtime's configuration",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "host-root", Value: "/host", Usage: "`DIR` where the host's root filesystem is mounted"},
-		&cli.StringFlag{Name: "bin-dir", Value: "/usr/local/bin", Usage: "host `DIR` for podlock-runtime and podlock-helper"},
+		&cli.StringFlag{Name: "bin-dir", Value: "/usr/local/bin", Usage: "host `DIR` for podlock-runtime, podlock-helper and podlock-interpose"},
 		&cli.StringFlag{Name: "source-dir", Usage: "`DIR` holding the binaries to copy (default: the directory of podlock-node)"},
 		&cli.StringFlag{Name: "config-dir", Value: "/etc/podlock", Usage: "host `DIR` for config.yaml, kubeconfig and the token"},
 		&cli.StringFlag{Name: "cache-dir", Value: "/var/lib/podlock/cache", Usage: "host `DIR` for podlock-runtime's copies of profiles"},
@@ -72,7 +72,7 @@ type setup struct {
 func (s setup) host(p string) string { return filepath.Join(s.hostRoot, p) }
 
 func (s setup) run() error {
-	for _, name := range []string{"podlock-runtime", "podlock-helper"} {
+	for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
 		data, err := os.ReadFile(filepath.Join(s.sourceDir, name))
 		if err != nil {
 			return fmt.Errorf("reading %s to install: %w", name, err)
@@ -123,6 +123,6 @@ func (s setup) run() error {
 			return err
 		}
 	}
-	fmt.Printf("installed podlock-runtime and podlock-helper in %s, configuration in %s\n", s.binDir, s.configDir)
+	fmt.Printf("installed podlock-runtime, podlock-helper and podlock-interpose in %s, configuration in %s\n", s.binDir, s.configDir)
 	return nil
 }
