@@ -20,7 +20,7 @@ var Version = "dev"
 // commands and flags are never parsed here, only handed over.
 func isPodlockCommand(args Args) bool {
 	switch args.Verb() {
-	case "check":
+	case "check", recordAgentCommand:
 		return true
 	case "":
 		_, v := args.Global("version")
@@ -53,6 +53,9 @@ PODLOCK_CONFIG), keys:
                default /var/lib/podlock/cache)
   apiTimeout   bound on one API request            (env PODLOCK_API_TIMEOUT;
                default 2s)
+  recordDir    profiles recorded from pods whose LandlockProfile is in
+               mode Record                         (env PODLOCK_RECORD_DIR;
+               default /var/lib/podlock/records)
 
 Errors go to runc's --log file as JSON lines (level "error") and to stderr.`
 
@@ -65,6 +68,7 @@ func runCLI(argv []string) int {
 		HideVersion:            true,
 		UseShortOptionHandling: true,
 		Commands: []*cli.Command{
+			recordAgentCmd,
 			{
 				Name:  "check",
 				Usage: "check that this node can run confined containers, and say what is missing",

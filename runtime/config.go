@@ -46,6 +46,11 @@ type Config struct {
 	// APITimeout bounds one request to the API server, as a Go duration.
 	// Default: 2s. Env: PODLOCK_API_TIMEOUT.
 	APITimeout string `json:"apiTimeout,omitempty"`
+	// RecordDir receives the profiles recorded from the containers of
+	// pods whose LandlockProfile is in mode Record, one manifest file per
+	// pod under a directory per namespace. Default: /var/lib/podlock/records.
+	// Env: PODLOCK_RECORD_DIR.
+	RecordDir string `json:"recordDir,omitempty"`
 }
 
 // Defaults.
@@ -53,6 +58,7 @@ const (
 	DefaultConfigFile  = "/etc/podlock/config.yaml"
 	DefaultProfilesDir = "/etc/podlock/profiles"
 	DefaultKubeconfig  = "/etc/podlock/kubeconfig"
+	DefaultRecordDir   = "/var/lib/podlock/records"
 	helperName         = "podlock-helper"
 )
 
@@ -120,6 +126,7 @@ func LoadConfig() (*Config, error) {
 		"PODLOCK_KUBECONFIG":   &c.Kubeconfig,
 		"PODLOCK_CACHE_DIR":    &c.CacheDir,
 		"PODLOCK_API_TIMEOUT":  &c.APITimeout,
+		"PODLOCK_RECORD_DIR":   &c.RecordDir,
 	} {
 		if v := os.Getenv(env); v != "" {
 			*field = v
@@ -131,6 +138,7 @@ func LoadConfig() (*Config, error) {
 		&c.Kubeconfig:  DefaultKubeconfig,
 		&c.CacheDir:    cache.DefaultDir,
 		&c.APITimeout:  kube.DefaultTimeout.String(),
+		&c.RecordDir:   DefaultRecordDir,
 	} {
 		if *field == "" {
 			*field = def

@@ -18,7 +18,7 @@ import (
 func cleanConfigEnv(t *testing.T) {
 	t.Helper()
 	for _, env := range []string{"PODLOCK_CONFIG", "PODLOCK_RUNTIME", "PODLOCK_PROFILES_DIR", "PODLOCK_HELPER",
-		"PODLOCK_SOURCE", "PODLOCK_KUBECONFIG", "PODLOCK_CACHE_DIR", "PODLOCK_API_TIMEOUT"} {
+		"PODLOCK_SOURCE", "PODLOCK_KUBECONFIG", "PODLOCK_CACHE_DIR", "PODLOCK_API_TIMEOUT", "PODLOCK_RECORD_DIR"} {
 		t.Setenv(env, "")
 		os.Unsetenv(env)
 	}
@@ -46,6 +46,7 @@ func withDefaults(c Config) Config {
 		&c.Kubeconfig:  DefaultKubeconfig,
 		&c.CacheDir:    cache.DefaultDir,
 		&c.APITimeout:  kube.DefaultTimeout.String(),
+		&c.RecordDir:   DefaultRecordDir,
 	} {
 		if *field == "" {
 			*field = def
@@ -119,11 +120,12 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "environment wins over the file",
-			file: "runtime: crun\nprofilesDir: /p\nhelper: /h\nsource: kubernetes\nkubeconfig: /k\ncacheDir: /c\napiTimeout: 1m\n",
+			file: "runtime: crun\nprofilesDir: /p\nhelper: /h\nsource: kubernetes\nkubeconfig: /k\ncacheDir: /c\napiTimeout: 1m\nrecordDir: /r\n",
 			env: map[string]string{"PODLOCK_RUNTIME": "/env/runc", "PODLOCK_PROFILES_DIR": "/env/p", "PODLOCK_HELPER": "/env/h",
-				"PODLOCK_SOURCE": "directory", "PODLOCK_KUBECONFIG": "/env/k", "PODLOCK_CACHE_DIR": "/env/c", "PODLOCK_API_TIMEOUT": "3s"},
+				"PODLOCK_SOURCE": "directory", "PODLOCK_KUBECONFIG": "/env/k", "PODLOCK_CACHE_DIR": "/env/c", "PODLOCK_API_TIMEOUT": "3s",
+				"PODLOCK_RECORD_DIR": "/env/r"},
 			want: Config{Runtime: "/env/runc", ProfilesDir: "/env/p", Helper: "/env/h",
-				Source: SourceDirectory, Kubeconfig: "/env/k", CacheDir: "/env/c", APITimeout: "3s"},
+				Source: SourceDirectory, Kubeconfig: "/env/k", CacheDir: "/env/c", APITimeout: "3s", RecordDir: "/env/r"},
 		},
 		{
 			name:    "missing file is an error even with the environment set",

@@ -70,6 +70,12 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		}
 		spec = &profile.Spec
 	}
+	if spec.Records() {
+		if err := r.prepareRecord(b, id); err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		return nil
+	}
 	seccompName, seccompField := id.Seccomp, "annotation "+v1alpha1.SeccompKey
 	if name, ok := spec.SeccompByContainer[id.Container]; ok {
 		seccompName, seccompField = string(name), "spec.seccompByContainer["+id.Container+"]"
@@ -91,7 +97,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		Seccomp:   seccompName,
 	}
 	if seccompName != "" {
-		if c.seccomp, err = r.compileSeccomp(ctx, id.Namespace, seccompName); err != nil {
+		if c.seccomp, err = r.compileSeccomp(ctx, id.Namespace, seccompName, len(c.Policy.Binaries) > 0); err != nil {
 			return fmt.Errorf("%s, %s: %w", id, seccompField, err)
 		}
 		c.Policy.Seccomp = seccompFile
@@ -134,7 +140,6 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 		return err
 	}
 	state := filepath.Join(b.Dir, stateDirName)
-	original := b.Original()
 	if err := os.RemoveAll(state); err != nil {
 		return fmt.Errorf("clearing %s: %w", state, err)
 	}
@@ -202,10 +207,19 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	if err != nil {
 		return err
 	}
-	// Keep what a second create of the same bundle needs to start again
-	// from the original rather than confine the confined config twice.
+	return saveOriginal(b, written)
+}
+
+// saveOriginal keeps what a second create of the same bundle needs to
+// start again from the original config.json, written, rather than change
+// the changed config twice.
+func saveOriginal(b *bundle.Bundle, written []byte) error {
+	state := filepath.Join(b.Dir, stateDirName)
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return fmt.Errorf("writing podlock state: %w", err)
+	}
 	sum := sha256.Sum256(written)
-	if err := os.WriteFile(filepath.Join(state, originalConfig), original, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(state, originalConfig), b.Original(), 0o600); err != nil {
 		return fmt.Errorf("writing podlock state: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(state, writtenSum), []byte(hex.EncodeToString(sum[:])), 0o600); err != nil {

@@ -28,6 +28,17 @@ var multiarch = map[elf.Machine]string{
 // maxShebangDepth bounds interpreter chains as the kernel does.
 const maxShebangDepth = 5
 
+// Loadable opens the root filesystem at rootfs (a host path, or a
+// process's /proc/PID/root) and returns what loadable does for p.
+func Loadable(rootfs, p string) ([]string, error) {
+	r, err := openRoot(rootfs)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.loadable(p)
+}
+
 // loadable returns the canonical paths of every file the kernel and the
 // dynamic loader open to start the executable at p: the file itself, a
 // script's interpreter, the ELF interpreter and the shared libraries,

@@ -65,7 +65,7 @@ func (r *root) containerPath(fd int) (string, error) {
 	if host == r.path {
 		return "/", nil
 	}
-	rel, ok := strings.CutPrefix(host, r.path+"/")
+	rel, ok := strings.CutPrefix(host, strings.TrimSuffix(r.path, "/")+"/")
 	if !ok {
 		return "", fmt.Errorf("%s resolved outside the container rootfs", host)
 	}

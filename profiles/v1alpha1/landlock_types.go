@@ -1,7 +1,16 @@
 package v1alpha1
 
 // LandlockProfileSpec says what the binaries of a pod's containers may do.
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Record' || (!has(self.profilesByContainer) && !has(self.containerWide) && !has(self.seccompByContainer))",message="a profile in mode Record confines nothing: remove its rules, or set mode Enforce"
 type LandlockProfileSpec struct {
+	// Mode is Enforce (the default): the rules confine the pod's
+	// containers; or Record: every container of the pod runs unconfined
+	// but observed, and podlock-runtime writes the LandlockProfile and
+	// SeccompProfiles that would let it do what it did, on the node, under
+	// the runtime's recordDir. A profile in mode Record lists no rules.
+	// +optional
+	Mode Mode `json:"mode,omitempty"`
+
 	// ProfilesByContainer maps a container name to the binaries that are
 	// restricted in it, each by the absolute path it is started as. Only
 	// the listed binaries are restricted; a process they start inherits
@@ -34,6 +43,16 @@ type LandlockProfileSpec struct {
 	// +optional
 	BestEffort bool `json:"bestEffort,omitempty"`
 }
+
+// Mode is what a LandlockProfile does to the containers it names.
+// +kubebuilder:validation:Enum=Enforce;Record
+type Mode string
+
+// Modes of a LandlockProfile.
+const (
+	ModeEnforce Mode = "Enforce"
+	ModeRecord  Mode = "Record"
+)
 
 // BinaryRules maps the absolute, clean path a binary is started as to what
 // it may access.
@@ -129,6 +148,10 @@ type ScopeRules struct {
 func (r AccessRules) Empty() bool {
 	return len(r.ReadOnly)+len(r.ReadWrite)+len(r.ReadExec)+len(r.ReadWriteExec) == 0 && r.Network == nil && r.Scope == nil
 }
+
+// Records reports whether the profile asks for its containers to be
+// recorded rather than confined.
+func (s *LandlockProfileSpec) Records() bool { return s.Mode == ModeRecord }
 
 // Confines reports whether the profile restricts the named container in any
 // way; containers it does not mention run as if there were no profile.

@@ -62,6 +62,15 @@ func ValidateLabel(what, s string) error {
 // field it is about.
 func (s *LandlockProfileSpec) Validate() error {
 	var errs []error
+	switch s.Mode {
+	case "", ModeEnforce:
+	case ModeRecord:
+		if len(s.ProfilesByContainer)+len(s.ContainerWide)+len(s.SeccompByContainer) > 0 {
+			errs = append(errs, fmt.Errorf("spec.mode: a profile in mode Record confines nothing: remove its rules, or set mode Enforce: %w", ErrInvalid))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("spec.mode: %q is neither %s nor %s: %w", s.Mode, ModeEnforce, ModeRecord, ErrInvalid))
+	}
 	for _, container := range slices.Sorted(maps.Keys(s.ProfilesByContainer)) {
 		field := "spec.profilesByContainer[" + container + "]"
 		if err := ValidateLabel("container name", container); err != nil {

@@ -136,6 +136,18 @@ func TestLandlockProfileSpecValidate(t *testing.T) {
 		errs []string
 	}{
 		{name: "empty spec", spec: LandlockProfileSpec{}},
+		{name: "record", spec: LandlockProfileSpec{Mode: ModeRecord}},
+		{name: "enforce", spec: LandlockProfileSpec{Mode: ModeEnforce, ContainerWide: map[string]AccessRules{"app": {}}}},
+		{
+			name: "record with rules",
+			spec: LandlockProfileSpec{Mode: ModeRecord, SeccompByContainer: map[string]ProfileName{"app": "runtime-default"}},
+			errs: []string{"spec.mode: a profile in mode Record confines nothing"},
+		},
+		{
+			name: "unknown mode",
+			spec: LandlockProfileSpec{Mode: "Learn"},
+			errs: []string{`spec.mode: "Learn" is neither Enforce nor Record`},
+		},
 		{
 			name: "valid everything",
 			spec: LandlockProfileSpec{

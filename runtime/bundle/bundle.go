@@ -154,6 +154,41 @@ func (b *Bundle) EditProcess(edit func(ProcessEditor) error) error {
 	return edit(ProcessEditor{p})
 }
 
+// EditSeccomp replaces linux.seccomp with what edit makes of it; edit gets
+// nil when the container has no filter. The filter goes through the
+// runtime spec's type, so fields of it that this version of the spec does
+// not know are dropped.
+func (b *Bundle) EditSeccomp(edit func(*specs.LinuxSeccomp) (*specs.LinuxSeccomp, error)) error {
+	doc, err := b.document()
+	if err != nil {
+		return err
+	}
+	linux, err := object(doc, "linux")
+	if err != nil {
+		return err
+	}
+	var current *specs.LinuxSeccomp
+	if raw := linux["seccomp"]; raw != nil {
+		data, err := json.Marshal(raw)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &current); err != nil {
+			return fmt.Errorf("linux.seccomp: %w", err)
+		}
+	}
+	next, err := edit(current)
+	if err != nil {
+		return err
+	}
+	generic, err := toGeneric(next)
+	if err != nil {
+		return err
+	}
+	linux["seccomp"] = generic
+	return nil
+}
+
 // Flush writes the changes to config.json and returns what it wrote.
 // Without changes it writes nothing.
 func (b *Bundle) Flush() ([]byte, error) {
@@ -250,18 +285,27 @@ func appendValues[T any](parent map[string]any, key string, values []T) error {
 		return fmt.Errorf("%q is not an array", key)
 	}
 	for _, v := range values {
-		data, err := json.Marshal(v)
+		generic, err := toGeneric(v)
 		if err != nil {
-			return err
-		}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.UseNumber()
-		var generic any
-		if err := dec.Decode(&generic); err != nil {
 			return err
 		}
 		list = append(list, generic)
 	}
 	parent[key] = list
 	return nil
+}
+
+// toGeneric turns a typed value into the generic JSON the document holds.
+func toGeneric(v any) (any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var generic any
+	if err := dec.Decode(&generic); err != nil {
+		return nil, err
+	}
+	return generic, nil
 }

@@ -343,6 +343,56 @@ func TestFlushAppendsToExisting(t *testing.T) {
 	}
 }
 
+func TestEditSeccomp(t *testing.T) {
+	tests := []struct {
+		name, config string
+		got          *specs.LinuxSeccomp // what edit must be given
+		want         string
+	}{
+		{
+			name:   "no filter",
+			config: `{"linux": {"namespaces": [{"type": "pid"}]}}`,
+			want:   `{"linux": {"namespaces": [{"type": "pid"}], "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l.sock"}}}`,
+		},
+		{
+			name:   "no linux",
+			config: `{}`,
+			want:   `{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l.sock"}}}`,
+		},
+		{
+			name:   "a filter",
+			config: `{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}}}`,
+			got:    &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}}},
+			want:   `{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l.sock"}}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := newBundle(t, []byte(tt.config), 0o644)
+			b, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = b.EditSeccomp(func(s *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
+				if !reflect.DeepEqual(s, tt.got) {
+					t.Errorf("edit got %+v, want %+v", s, tt.got)
+				}
+				return &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/l.sock"}, nil
+			})
+			if err != nil {
+				t.Fatalf("EditSeccomp() = %v", err)
+			}
+			if _, err := b.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			out, _ := os.ReadFile(filepath.Join(dir, ConfigName))
+			if got := decodeJSON(t, out); !reflect.DeepEqual(got, decodeJSON(t, []byte(tt.want))) {
+				t.Errorf("config = %s\nwant %s", out, tt.want)
+			}
+		})
+	}
+}
+
 func TestEditErrors(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -383,6 +433,20 @@ func TestEditErrors(t *testing.T) {
 			config: `{"process": null, "x": 1}`,
 			edit: func(b *Bundle) error {
 				return b.EditProcess(func(p ProcessEditor) error { return p.PrependArgs("/h") })
+			},
+		},
+		{
+			name:   "linux not an object",
+			config: `{"linux": 1}`,
+			edit: func(b *Bundle) error {
+				return b.EditSeccomp(func(s *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) { return s, nil })
+			},
+		},
+		{
+			name:   "seccomp of the wrong type",
+			config: `{"linux": {"seccomp": []}}`,
+			edit: func(b *Bundle) error {
+				return b.EditSeccomp(func(s *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) { return s, nil })
 			},
 		},
 		{

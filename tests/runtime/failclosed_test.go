@@ -80,6 +80,28 @@ func TestFailClosed(t *testing.T) {
 			want: `annotation podlock.kubewarden.io/profile: name "../../etc/shadow" is not a DNS-1123 subdomain`,
 		},
 		{
+			name:    "profile in mode Record with rules",
+			profile: strings.Replace(testenv.QuickstartProfile, "spec:\n", "spec:\n  mode: Record\n", 1),
+			want:    "spec.mode: a profile in mode Record confines nothing: remove its rules, or set mode Enforce",
+		},
+		{
+			name:    "mode misspelt",
+			profile: strings.Replace(testenv.QuickstartProfile, "spec:\n", "spec:\n  mode: record\n", 1),
+			want:    `spec.mode: "record" is neither Enforce nor Record`,
+		},
+		{
+			name:    "record directory unusable",
+			profile: strings.Replace(recordProfile, "name: learned", "name: demo", 1),
+			env:     []string{"PODLOCK_RECORD_DIR=/dev/null/records"},
+			want:    "LandlockProfile demo is in mode Record, but the recording cannot be kept: mkdir /dev/null: not a directory; fix recordDir",
+		},
+		{
+			name:    "record directory too long for a socket",
+			profile: strings.Replace(recordProfile, "name: learned", "name: demo", 1),
+			env:     []string{"PODLOCK_RECORD_DIR=/tmp/" + strings.Repeat("r", 100)},
+			want:    "is too long to hold a unix socket: set a shorter recordDir",
+		},
+		{
 			name:    "real runtime missing",
 			profile: testenv.QuickstartProfile,
 			env:     []string{"PODLOCK_RUNTIME=/nonexistent/runc"},

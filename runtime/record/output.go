@@ -1,0 +1,154 @@
+package record
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubewarden/podlock/internal/atomicfile"
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
+)
+
+// Output is where the recording of one container goes: a manifest file per
+// pod that holds the pod's LandlockProfile, named after the profile in
+// mode Record so that applying the file replaces it, and one
+// SeccompProfile per container recorded. The containers of a pod share
+// the file, each replacing its own part.
+type Output struct {
+	File      string
+	Namespace string
+	Profile   string
+	Container string
+}
+
+const header = `# Recorded by podlock: what the containers of one pod did, as profiles
+# that let them do it again and nothing else. Review, then apply:
+#   kubectl apply -f %s
+`
+
+// SeccompName is the name of the SeccompProfile recorded for the
+// container: the LandlockProfile's name and the container's, or a digest
+// of them when that is longer than a Kubernetes name may be.
+func (o Output) SeccompName() string {
+	name := o.Profile + "-" + o.Container
+	if len(name) <= 253 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return strings.TrimRight(name[:253-1-16], "-.") + "-" + hex.EncodeToString(sum[:8])
+}
+
+// Save writes the recording into the pod's file.
+func (o Output) Save(rec *Recording) error {
+	unlock, err := lockFile(o.File + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	landlock, seccomps, err := o.read()
+	if err != nil {
+		return err
+	}
+	seccompName := o.SeccompName()
+	if rules := rec.BinaryRules(); rules != nil {
+		if landlock.Spec.ProfilesByContainer == nil {
+			landlock.Spec.ProfilesByContainer = map[string]v1alpha1.BinaryRules{}
+		}
+		landlock.Spec.ProfilesByContainer[o.Container] = rules
+	} else {
+		delete(landlock.Spec.ProfilesByContainer, o.Container)
+	}
+	if landlock.Spec.SeccompByContainer == nil {
+		landlock.Spec.SeccompByContainer = map[string]v1alpha1.ProfileName{}
+	}
+	landlock.Spec.SeccompByContainer[o.Container] = v1alpha1.ProfileName(seccompName)
+	seccomp := v1alpha1.SeccompProfile{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindSeccompProfile},
+		Metadata: v1alpha1.ObjectMeta{Name: seccompName, Namespace: o.Namespace},
+		Spec:     rec.SeccompSpec(),
+	}
+	i := slices.IndexFunc(seccomps, func(s v1alpha1.SeccompProfile) bool { return s.Metadata.Name == seccompName })
+	if i >= 0 {
+		seccomps[i] = seccomp
+	} else {
+		seccomps = append(seccomps, seccomp)
+	}
+
+	var out bytes.Buffer
+	fmt.Fprintf(&out, header, o.File)
+	docs := []any{landlock}
+	for _, s := range seccomps {
+		docs = append(docs, s)
+	}
+	for _, doc := range docs {
+		data, err := yaml.Marshal(doc)
+		if err != nil {
+			return fmt.Errorf("encoding the recording: %w", err)
+		}
+		out.WriteString("---\n")
+		out.Write(data)
+	}
+	return atomicfile.Write(o.File, out.Bytes(), 0o600)
+}
+
+// read loads what the file holds, or a fresh LandlockProfile.
+func (o Output) read() (*v1alpha1.LandlockProfile, []v1alpha1.SeccompProfile, error) {
+	landlock := &v1alpha1.LandlockProfile{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindLandlockProfile},
+		Metadata: v1alpha1.ObjectMeta{Name: o.Profile, Namespace: o.Namespace},
+	}
+	data, err := os.ReadFile(o.File)
+	if errors.Is(err, os.ErrNotExist) {
+		return landlock, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the recording: %w", err)
+	}
+	var seccomps []v1alpha1.SeccompProfile
+	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
+		var meta v1alpha1.TypeMeta
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return nil, nil, fmt.Errorf("reading the recording %s: %w", o.File, err)
+		}
+		switch meta.Kind {
+		case v1alpha1.KindLandlockProfile:
+			err = yaml.Unmarshal(doc, landlock)
+		case v1alpha1.KindSeccompProfile:
+			var s v1alpha1.SeccompProfile
+			err = yaml.Unmarshal(doc, &s)
+			seccomps = append(seccomps, s)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the recording %s: %w", o.File, err)
+		}
+	}
+	return landlock, seccomps, nil
+}
+
+// lockFile takes an exclusive lock on file, creating it, and returns the
+// function that releases it.
+func lockFile(file string) (func(), error) {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking the recording: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking the recording: %w", err)
+	}
+	return func() { f.Close() }, nil
+}

@@ -1,0 +1,247 @@
+// Package record is podlock's learning mode: it observes a container
+// through runc's seccomp user notifications (linux.seccomp.listenerPath)
+// and writes the LandlockProfile and SeccompProfile that would let the
+// container do again what it did.
+package record
+
+import (
+	"maps"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
+)
+
+// Access is what a binary was seen doing to a path.
+type Access uint8
+
+// Accesses, combined with |.
+const (
+	Read Access = 1 << iota
+	Write
+	Exec
+)
+
+// Recording collects what the processes of one container did. It is safe
+// for concurrent use: each seccomp listener of the container (the
+// entrypoint's and each exec session's) adds to it.
+type Recording struct {
+	mu       sync.Mutex
+	news     int // things seen for the first time
+	syscalls map[string]bool
+	binaries map[string]*binary
+}
+
+// binary is what the processes started from one binary did, themselves
+// and through the processes they started: Landlock domains stack along
+// exec, so a binary's rules must allow everything below it.
+type binary struct {
+	paths   map[string]Access
+	connect map[uint16]bool
+	bind    map[uint16]bool
+}
+
+// NewRecording returns an empty recording.
+func NewRecording() *Recording {
+	return &Recording{syscalls: map[string]bool{}, binaries: map[string]*binary{}}
+}
+
+func (r *Recording) binary(exe string) *binary {
+	b := r.binaries[exe]
+	if b == nil {
+		b = &binary{paths: map[string]Access{}, connect: map[uint16]bool{}, bind: map[uint16]bool{}}
+		r.binaries[exe] = b
+	}
+	return b
+}
+
+// Syscall records a system call by name.
+func (r *Recording) Syscall(name string) {
+	r.mu.Lock()
+	if !r.syscalls[name] {
+		r.syscalls[name] = true
+		r.news++
+	}
+	r.mu.Unlock()
+}
+
+// changes counts what the recording has seen for the first time, so that
+// a recording is saved only when it changed.
+func (r *Recording) changes() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.news
+}
+
+// Path records an access to an absolute, clean path by a process whose
+// ancestry ran the binaries of chain.
+func (r *Recording) Path(chain []string, p string, a Access) {
+	p = generalise(p)
+	a |= Read // every rule of a profile grants reading
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, exe := range chain {
+		b := r.binary(exe)
+		if b.paths[p]|a != b.paths[p] {
+			b.paths[p] |= a
+			r.news++
+		}
+	}
+}
+
+// Connect records a connect(2) to a TCP or UDP port.
+func (r *Recording) Connect(chain []string, port uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, exe := range chain {
+		if b := r.binary(exe); !b.connect[port] {
+			b.connect[port] = true
+			r.news++
+		}
+	}
+}
+
+// Bind records a bind(2) to a TCP or UDP port.
+func (r *Recording) Bind(chain []string, port uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, exe := range chain {
+		if b := r.binary(exe); !b.bind[port] {
+			b.bind[port] = true
+			r.news++
+		}
+	}
+}
+
+// generalise replaces the paths whose names change from run to run by the
+// directory that holds them all: a process's own /proc entries, whose
+// names are process IDs, and terminals.
+func generalise(p string) string {
+	for _, dir := range []string{"/proc", "/dev/pts"} {
+		rest, ok := strings.CutPrefix(p, dir+"/")
+		if !ok {
+			continue
+		}
+		first, _, _ := strings.Cut(rest, "/")
+		if dir == "/dev/pts" || first == "self" || first == "thread-self" || isNumber(first) {
+			return dir
+		}
+	}
+	return p
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 32)
+	return err == nil
+}
+
+// CollapseAt is how many entries of one directory a binary must have used
+// for its rules to name the directory instead: a program that reads four
+// files of a directory is likely to read a fifth on its next run.
+const CollapseAt = 4
+
+// baselineSyscalls are allowed whether or not they were seen: write(2)
+// cannot be observed (runc refuses to have it notified), and the others
+// happen at times a recording cannot count on, such as the return from a
+// signal handler or the end of a thread.
+var baselineSyscalls = []string{"execve", "exit", "exit_group", "restart_syscall", "rt_sigreturn", "write"}
+
+// BinaryRules returns the Landlock rules of each binary seen, or nil when
+// none was seen doing anything.
+func (r *Recording) BinaryRules() v1alpha1.BinaryRules {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.binaries) == 0 {
+		return nil
+	}
+	rules := v1alpha1.BinaryRules{}
+	for exe, b := range r.binaries {
+		rules[exe] = b.rules()
+	}
+	return rules
+}
+
+func (b *binary) rules() v1alpha1.AccessRules {
+	var rules v1alpha1.AccessRules
+	for p, a := range collapse(b.paths) {
+		switch {
+		case a&Write != 0 && a&Exec != 0:
+			rules.ReadWriteExec = append(rules.ReadWriteExec, p)
+		case a&Write != 0:
+			rules.ReadWrite = append(rules.ReadWrite, p)
+		case a&Exec != 0:
+			rules.ReadExec = append(rules.ReadExec, p)
+		default:
+			rules.ReadOnly = append(rules.ReadOnly, p)
+		}
+	}
+	for _, list := range []*[]string{&rules.ReadOnly, &rules.ReadWrite, &rules.ReadExec, &rules.ReadWriteExec} {
+		slices.Sort(*list)
+	}
+	// Every recorded binary gets network rules, empty when it made no
+	// connection: what a recording did not see is what the profile
+	// denies.
+	rules.Network = &v1alpha1.NetworkRules{BindTCP: ports(b.bind), ConnectTCP: ports(b.connect)}
+	return rules
+}
+
+func ports(set map[uint16]bool) []int32 {
+	var list []int32
+	for _, p := range slices.Sorted(maps.Keys(set)) {
+		list = append(list, int32(p))
+	}
+	return list
+}
+
+// collapse replaces the entries of every directory (other than /) that has
+// CollapseAt entries or more by the directory, with the union of their
+// accesses, and then drops every entry that a directory above it already
+// grants.
+func collapse(paths map[string]Access) map[string]Access {
+	children := map[string][]string{}
+	for p := range paths {
+		if parent := path.Dir(p); parent != "/" && p != "/" {
+			children[parent] = append(children[parent], p)
+		}
+	}
+	out := maps.Clone(paths)
+	for dir, entries := range children {
+		if len(entries) < CollapseAt {
+			continue
+		}
+		for _, p := range entries {
+			out[dir] |= paths[p]
+			delete(out, p)
+		}
+	}
+	for p, a := range out {
+		for dir := path.Dir(p); ; dir = path.Dir(dir) {
+			if above, ok := out[dir]; ok && dir != p && above&a == a {
+				delete(out, p)
+				break
+			}
+			if dir == "/" {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// SeccompSpec returns a SeccompProfile that allows the system calls seen,
+// and those of baselineSyscalls, and fails every other with EPERM.
+func (r *Recording) SeccompSpec() v1alpha1.SeccompProfileSpec {
+	r.mu.Lock()
+	names := slices.Collect(maps.Keys(r.syscalls))
+	r.mu.Unlock()
+	names = append(names, baselineSyscalls...)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	return v1alpha1.SeccompProfileSpec{
+		DefaultAction: v1alpha1.ActionErrno,
+		Syscalls:      []v1alpha1.SyscallRule{{Names: names, Action: v1alpha1.ActionAllow}},
+	}
+}

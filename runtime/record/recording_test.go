@@ -1,0 +1,253 @@
+package record
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
+)
+
+func TestGeneralise(t *testing.T) {
+	for in, want := range map[string]string{
+		"/proc/self/status":       "/proc",
+		"/proc/42/fd/3":           "/proc",
+		"/proc/thread-self/attr":  "/proc",
+		"/proc/sys/kernel/ngroup": "/proc/sys/kernel/ngroup",
+		"/proc":                   "/proc",
+		"/dev/pts/3":              "/dev/pts",
+		"/dev/ptmx":               "/dev/ptmx",
+		"/processes/1":            "/processes/1",
+		"/etc/passwd":             "/etc/passwd",
+	} {
+		if got := generalise(in); got != want {
+			t.Errorf("generalise(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCollapse(t *testing.T) {
+	const r, rw, rx = Read, Read | Write, Read | Exec
+	tests := []struct {
+		name string
+		in   map[string]Access
+		want map[string]Access
+	}{
+		{
+			name: "few files stay files",
+			in:   map[string]Access{"/etc/passwd": r, "/etc/group": r, "/etc/hosts": r},
+			want: map[string]Access{"/etc/passwd": r, "/etc/group": r, "/etc/hosts": r},
+		},
+		{
+			name: "many files become their directory",
+			in:   map[string]Access{"/etc/a": r, "/etc/b": r, "/etc/c": r, "/etc/d": rx},
+			want: map[string]Access{"/etc": rx},
+		},
+		{
+			name: "never the root",
+			in:   map[string]Access{"/a": r, "/b": r, "/c": r, "/d": r},
+			want: map[string]Access{"/a": r, "/b": r, "/c": r, "/d": r},
+		},
+		{
+			name: "covered by a directory with as much access",
+			in:   map[string]Access{"/tmp": rw, "/tmp/x": r, "/tmp/y/z": rw, "/tmp2": r},
+			want: map[string]Access{"/tmp": rw, "/tmp2": r},
+		},
+		{
+			name: "kept when the directory grants less",
+			in:   map[string]Access{"/opt/bin": r, "/opt/bin/id": rx},
+			want: map[string]Access{"/opt/bin": r, "/opt/bin/id": rx},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := collapse(tt.in); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("collapse() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBinaryRules(t *testing.T) {
+	rec := NewRecording()
+	if rec.BinaryRules() != nil {
+		t.Fatal("an empty recording has rules")
+	}
+	sh, app := "/bin/busybox", "/app/server"
+	rec.Path([]string{app}, "/etc/app.conf", Read)
+	rec.Path([]string{app}, "/var/lib/app", Write)
+	rec.Path([]string{app, sh}, "/bin/cat", Exec)
+	rec.Path([]string{app, sh}, "/proc/7/status", Read)
+	rec.Path([]string{app, sh}, "/data", Write|Exec)
+	rec.Connect([]string{app}, 5432)
+	rec.Bind([]string{app}, 8080)
+	rec.Bind([]string{app}, 8080)
+	want := v1alpha1.BinaryRules{
+		app: {
+			ReadOnly:      []string{"/etc/app.conf", "/proc"},
+			ReadWrite:     []string{"/var/lib/app"},
+			ReadExec:      []string{"/bin/cat"},
+			ReadWriteExec: []string{"/data"},
+			Network:       &v1alpha1.NetworkRules{BindTCP: []int32{8080}, ConnectTCP: []int32{5432}},
+		},
+		sh: {
+			ReadOnly:      []string{"/proc"},
+			ReadExec:      []string{"/bin/cat"},
+			ReadWriteExec: []string{"/data"},
+			Network:       &v1alpha1.NetworkRules{},
+		},
+	}
+	if got := rec.BinaryRules(); !reflect.DeepEqual(got, want) {
+		t.Errorf("BinaryRules() =\n%+v\nwant\n%+v", got, want)
+	}
+	spec := v1alpha1.LandlockProfileSpec{ProfilesByContainer: map[string]v1alpha1.BinaryRules{"app": want}}
+	if err := spec.Validate(); err != nil {
+		t.Errorf("recorded rules are invalid: %v", err)
+	}
+}
+
+func TestSeccompSpec(t *testing.T) {
+	rec := NewRecording()
+	for _, name := range []string{"read", "openat", "read", "write"} {
+		rec.Syscall(name)
+	}
+	spec := rec.SeccompSpec()
+	if spec.DefaultAction != v1alpha1.ActionErrno || len(spec.Syscalls) != 1 || spec.Syscalls[0].Action != v1alpha1.ActionAllow {
+		t.Fatalf("SeccompSpec() = %+v, want one ALLOW rule and ERRNO by default", spec)
+	}
+	names := spec.Syscalls[0].Names
+	for _, want := range append([]string{"read", "openat"}, baselineSyscalls...) {
+		if !slices.Contains(names, want) {
+			t.Errorf("allowed %q, want %s among them", names, want)
+		}
+	}
+	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
+		t.Errorf("allowed %q, want them sorted and each once", names)
+	}
+}
+
+func TestNotifyFilter(t *testing.T) {
+	t.Run("no filter", func(t *testing.T) {
+		f := NotifyFilter(nil, "/a.sock")
+		if f.DefaultAction != specs.ActAllow || f.ListenerPath != "/a.sock" {
+			t.Fatalf("NotifyFilter(nil) = %+v", f)
+		}
+		var notified []string
+		for _, rule := range f.Syscalls {
+			switch rule.Action {
+			case specs.ActNotify:
+				notified = append(notified, rule.Names...)
+			case specs.ActAllow:
+				if !slices.Equal(rule.Names, []string{"write"}) {
+					t.Errorf("allowed %q without notification, want only write", rule.Names)
+				}
+			}
+		}
+		for _, want := range []string{"openat", "execve", "connect", "read"} {
+			if !slices.Contains(notified, want) {
+				t.Errorf("%s is not notified", want)
+			}
+		}
+		if slices.Contains(notified, "write") {
+			t.Error("write is notified: runc refuses that")
+		}
+	})
+	t.Run("the container's filter", func(t *testing.T) {
+		current := &specs.LinuxSeccomp{
+			DefaultAction:    specs.ActErrno,
+			ListenerMetadata: "theirs",
+			Architectures:    []specs.Arch{specs.ArchX86_64},
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"read", "write", "openat"}, Action: specs.ActAllow},
+				{Names: []string{"ptrace"}, Action: specs.ActErrno},
+				{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 8, Op: specs.OpEqualTo}}},
+			},
+		}
+		want := &specs.LinuxSeccomp{
+			DefaultAction: specs.ActErrno,
+			Architectures: []specs.Arch{specs.ArchX86_64},
+			ListenerPath:  "/a.sock",
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"write"}, Action: specs.ActAllow},
+				{Names: []string{"read", "openat"}, Action: specs.ActNotify},
+				{Names: []string{"ptrace"}, Action: specs.ActErrno},
+				{Names: []string{"personality"}, Action: specs.ActNotify, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 8, Op: specs.OpEqualTo}}},
+			},
+		}
+		if got := NotifyFilter(current, "/a.sock"); !reflect.DeepEqual(got, want) {
+			t.Errorf("NotifyFilter() =\n%+v\nwant\n%+v", got, want)
+		}
+		if !slices.Equal(current.Syscalls[0].Names, []string{"read", "write", "openat"}) {
+			t.Errorf("the container's filter changed: %q", current.Syscalls[0].Names)
+		}
+	})
+}
+
+// Containers of one pod share the pod's file, each replacing its part.
+func TestOutputMerges(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pod.yaml")
+	save := func(container, path string) {
+		t.Helper()
+		rec := NewRecording()
+		rec.Path([]string{"/bin/app"}, path, Read)
+		rec.Syscall("read")
+		out := Output{File: file, Namespace: "team-a", Profile: "learned", Container: container}
+		if err := out.Save(rec); err != nil {
+			t.Fatalf("Save() = %v", err)
+		}
+	}
+	save("web", "/old")
+	save("sidecar", "/etc/sidecar")
+	save("web", "/etc/web")
+
+	out := Output{File: file, Namespace: "team-a", Profile: "learned", Container: "web"}
+	landlock, seccomps, err := out.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if landlock.Metadata != (v1alpha1.ObjectMeta{Name: "learned", Namespace: "team-a"}) || landlock.Spec.Mode != "" {
+		t.Errorf("LandlockProfile %+v, mode %q", landlock.Metadata, landlock.Spec.Mode)
+	}
+	for container, want := range map[string]string{"web": "/etc/web", "sidecar": "/etc/sidecar"} {
+		rules := landlock.Spec.ProfilesByContainer[container]["/bin/app"]
+		if !slices.Equal(rules.ReadOnly, []string{want}) {
+			t.Errorf("%s reads %q, want [%s]", container, rules.ReadOnly, want)
+		}
+		if got := landlock.Spec.SeccompByContainer[container]; string(got) != "learned-"+container {
+			t.Errorf("seccompByContainer[%s] = %q", container, got)
+		}
+	}
+	var names []string
+	for _, s := range seccomps {
+		names = append(names, s.Metadata.Name)
+	}
+	if !slices.Equal(names, []string{"learned-web", "learned-sidecar"}) {
+		t.Errorf("SeccompProfiles %q, want learned-web and learned-sidecar", names)
+	}
+	data, _ := os.ReadFile(file)
+	if !strings.HasPrefix(string(data), "# Recorded by podlock") {
+		t.Errorf("file does not start with its header:\n%s", data)
+	}
+}
+
+func TestSeccompName(t *testing.T) {
+	short := Output{Profile: "learned", Container: "web"}
+	if got := short.SeccompName(); got != "learned-web" {
+		t.Errorf("SeccompName() = %q", got)
+	}
+	for _, long := range []Output{
+		{Profile: strings.Repeat("p", 250), Container: "web"},
+		{Profile: strings.Repeat("p", 200), Container: strings.Repeat("c", 63)},
+		{Profile: strings.Repeat("p", 235) + ".q", Container: "web"},
+	} {
+		got := long.SeccompName()
+		if len(got) > 253 || v1alpha1.ValidateName(got) != nil {
+			t.Errorf("SeccompName() = %q (%d), want a valid name", got, len(got))
+		}
+	}
+}

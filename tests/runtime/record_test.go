@@ -1,0 +1,174 @@
+package runtime_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/tests/internal/testenv"
+)
+
+const recordProfile = `
+apiVersion: podlock.kubewarden.io/v1alpha1
+kind: LandlockProfile
+metadata:
+  name: learned
+spec:
+  mode: Record
+`
+
+// recordScript reads, writes, creates, lists, executes and connects; extra
+// is run before it prints "done".
+func recordScript(port int, extra string) string {
+	return fmt.Sprintf(`set -e
+cat /etc/passwd > /dev/null
+echo hello > /tmp/greeting
+cat /tmp/greeting
+mkdir /tmp/cache
+echo cached > /tmp/cache/entry
+ls /opt/bin
+/opt/bin/id -u
+nc 127.0.0.1 %d
+%s
+echo done
+`, port, extra)
+}
+
+// waitForRecording waits until the agents of a record directory have all
+// exited, then returns the pod's recorded manifests.
+func waitForRecording(t *testing.T, dir, namespace, pod string) []byte {
+	t.Helper()
+	file := filepath.Join(dir, namespace, pod+".yaml")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		sockets, _ := filepath.Glob(filepath.Join(dir, ".agents", "*.sock"))
+		data, err := os.ReadFile(file)
+		if err == nil && len(sockets) == 0 {
+			return data
+		}
+		if time.Now().After(deadline) {
+			logs, _ := filepath.Glob(file + ".*.log")
+			for _, l := range logs {
+				out, _ := os.ReadFile(l)
+				t.Logf("%s:\n%s", l, out)
+			}
+			t.Fatalf("no complete recording in %s after 20s (agents still running: %q): %v", file, sockets, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Learning mode: a container whose profile is in mode Record runs
+// unconfined and observed; the profiles written for it, applied, let the
+// same script run again with no denial, and deny exactly what it did not
+// do.
+func TestRecord(t *testing.T) {
+	records := t.TempDir()
+	e := newEnv(t, "PODLOCK_RECORD_DIR="+records)
+	e.profile("learned", recordProfile)
+	port := loopbackPort(t)
+
+	run := func(name, extra string) testenv.Result {
+		t.Helper()
+		b := testenv.NewBundle(t, "sh", "-c", recordScript(port, extra)).Annotate("default", "app", "learned")
+		hostNetwork(b)
+		if err := os.WriteFile(filepath.Join(b.Dir, "rootfs", "etc", "secret"), []byte("s3cret\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.Write(t)
+		return e.rt.Run(b, name)
+	}
+	wantOut := []string{"hello", "id", "0", "hello", "done"}
+
+	res := run("record", "")
+	if res.Err != nil {
+		t.Fatalf("recorded run: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+	}
+	wantLines(t, "recorded stdout", res.Stdout, wantOut)
+	wantLines(t, "recorded stderr", res.Stderr, nil)
+	recorded := waitForRecording(t, records, "default", "test-pod")
+	t.Logf("recorded:\n%s", recorded)
+	checkRecording(t, recorded, port)
+
+	// Applying the recording replaces the profile in mode Record.
+	e.profile("learned", string(recorded))
+	res = run("replay", "")
+	if res.Err != nil {
+		t.Fatalf("run with the recorded profiles: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+	}
+	wantLines(t, "replayed stdout", res.Stdout, wantOut)
+	wantLines(t, "replayed stderr", res.Stderr, nil)
+
+	res = run("one-more", "cat /etc/secret || true")
+	if res.Err != nil {
+		t.Fatalf("run with one more path: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+	}
+	wantLines(t, "stdout with one more path", res.Stdout, wantOut)
+	wantLines(t, "stderr with one more path", res.Stderr, []string{"cat: can't open '/etc/secret': Permission denied"})
+}
+
+// checkRecording checks the parts of the recorded profiles that the test's
+// script determines.
+func checkRecording(t *testing.T, recorded []byte, port int) {
+	t.Helper()
+	var landlock v1alpha1.LandlockProfile
+	var seccomp v1alpha1.SeccompProfile
+	for _, doc := range strings.Split(string(recorded), "\n---\n") {
+		var meta v1alpha1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case v1alpha1.KindLandlockProfile:
+			if err := yaml.UnmarshalStrict([]byte(doc), &landlock); err != nil {
+				t.Fatal(err)
+			}
+		case v1alpha1.KindSeccompProfile:
+			if err := yaml.UnmarshalStrict([]byte(doc), &seccomp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if landlock.Metadata.Name != "learned" || landlock.Spec.Records() {
+		t.Errorf("LandlockProfile %q in mode %q, want learned, enforcing", landlock.Metadata.Name, landlock.Spec.Mode)
+	}
+	if err := landlock.Spec.Validate(); err != nil {
+		t.Errorf("recorded LandlockProfile is invalid: %v", err)
+	}
+	if got := landlock.Spec.SeccompByContainer["app"]; got != "learned-app" || seccomp.Metadata.Name != "learned-app" {
+		t.Errorf("seccompByContainer[app] = %q, SeccompProfile %q, want learned-app", got, seccomp.Metadata.Name)
+	}
+	busybox, ok := landlock.Spec.ProfilesByContainer["app"]["/bin/busybox"]
+	if !ok {
+		t.Fatalf("no rules for /bin/busybox: %+v", landlock.Spec.ProfilesByContainer)
+	}
+	for _, want := range []struct {
+		list []string
+		path string
+	}{
+		{busybox.ReadOnly, "/etc/passwd"},
+		{busybox.ReadWrite, "/tmp"},
+		{busybox.ReadExec, "/opt/bin/id"},
+	} {
+		if !slices.Contains(want.list, want.path) {
+			t.Errorf("/bin/busybox rules %+v do not list %s", busybox, want.path)
+		}
+	}
+	if busybox.Network == nil || !slices.Equal(busybox.Network.ConnectTCP, []int32{int32(port)}) {
+		t.Errorf("/bin/busybox network = %+v, want connectTCP [%d]", busybox.Network, port)
+	}
+	if _, ok := landlock.Spec.ProfilesByContainer["app"]["/opt/bin/id"]; !ok {
+		t.Errorf("no rules for /opt/bin/id, which the script executed")
+	}
+	if len(seccomp.Spec.Syscalls) != 1 || !slices.Contains(seccomp.Spec.Syscalls[0].Names, "connect") ||
+		slices.Contains(seccomp.Spec.Syscalls[0].Names, "ptrace") {
+		t.Errorf("recorded system calls %+v: want connect, not ptrace", seccomp.Spec.Syscalls)
+	}
+}
