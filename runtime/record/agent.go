@@ -155,6 +155,11 @@ func closeAll(fds []int) {
 // return.
 func serve(fd int, obs *observer) error {
 	defer unix.Close(fd)
+	type syscallKey struct {
+		arch seccomp.ScmpArch
+		nr   seccomp.ScmpSyscall
+	}
+	names := map[syscallKey]string{} // saves a libseccomp lookup per call
 	for {
 		events := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(events, -1); err != nil {
@@ -173,9 +178,15 @@ func serve(fd int, obs *observer) error {
 		if err != nil {
 			return fmt.Errorf("receiving a notification: %w", err)
 		}
-		c := call{pid: int(req.Pid)}
-		copy(c.args[:], req.Data.Args)
-		if c.name, err = req.Data.Syscall.GetNameByArch(req.Data.Arch); err == nil {
+		key := syscallKey{req.Data.Arch, req.Data.Syscall}
+		name, ok := names[key]
+		if !ok {
+			name, _ = req.Data.Syscall.GetNameByArch(req.Data.Arch)
+			names[key] = name
+		}
+		if name != "" {
+			c := call{pid: int(req.Pid), name: name}
+			copy(c.args[:], req.Data.Args)
 			obs.observe(c)
 		}
 		resp := &seccomp.ScmpNotifResp{ID: req.ID, Flags: seccomp.NotifRespFlagContinue}

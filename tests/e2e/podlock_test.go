@@ -195,6 +195,10 @@ func TestPodlock(t *testing.T) {
 	})
 
 	// Last: it stops the apiserver.
+	t.Run("learning mode: record, apply, run again with no denial, deny one more path", func(t *testing.T) {
+		testRecord(t, c)
+	})
+
 	t.Run("apiserver down: cached profile or no start, never unconfined", func(t *testing.T) {
 		testAPIServerDown(t, c, hostname)
 	})
@@ -337,4 +341,64 @@ func testAPIServerDown(t *testing.T, c *cluster.Cluster, hostname string) {
 		t.Errorf("no container was created in 30s with the apiserver down (podlock-runtime keeps a copy of the profile: it should have run confined)")
 	}
 	t.Logf("%d containers created with the apiserver down ran confined by the kept profile", ran)
+}
+
+// recordScript reads, writes, lists and executes; extra runs before the
+// end.
+func recordScript(extra string) string {
+	return "cat /etc/passwd >/dev/null; echo hi > /tmp/x; cat /tmp/x; ls /opt/bin; /opt/bin/id -u; " + extra + "echo done"
+}
+
+// Learning mode through containerd, under the kubelet's RuntimeDefault
+// filter: the recorded profiles, applied with the API server, let the same
+// script run again with no denial and deny exactly one more path.
+func testRecord(t *testing.T, c *cluster.Cluster) {
+	c.API.Apply(t, []byte(`
+apiVersion: podlock.kubewarden.io/v1alpha1
+kind: LandlockProfile
+metadata:
+  name: learned
+  namespace: default
+spec:
+  mode: Record
+`))
+	wantOut := []string{"hi", "id", "0", "done"}
+	_, log := run(t, c, pod("learn", recordScript(""), withProfile("learned"), withRuntimeDefault))
+	wantLines(t, "recorded stdout", log.Stdout, wantOut)
+	wantLines(t, "recorded stderr", log.Stderr, nil)
+
+	file := filepath.Join(c.PodlockRecordDir(), "default", "learn.yaml")
+	var recorded []byte
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		agents, _ := filepath.Glob(filepath.Join(c.PodlockRecordDir(), ".agents", "*.sock"))
+		data, err := os.ReadFile(file)
+		if err == nil && len(agents) == 0 {
+			recorded = data
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no complete recording at %s: %v, agents %q", file, err, agents)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("recorded:\n%s", recorded)
+	c.API.Apply(t, recorded)
+	if got := get(t, c, "/apis/podlock.kubewarden.io/v1alpha1/namespaces/default/landlockprofiles/learned"); strings.Contains(got, `"mode"`) {
+		t.Fatalf("the applied profile is still in mode Record: %s", got)
+	}
+
+	_, log = run(t, c, pod("learned", recordScript(""), withProfile("learned"), withRuntimeDefault))
+	wantLines(t, "stdout under the recorded profiles", log.Stdout, wantOut)
+	wantLines(t, "stderr under the recorded profiles", log.Stderr, nil)
+
+	_, log = run(t, c, pod("learned-more", recordScript("cat /etc/group; "), withProfile("learned"), withRuntimeDefault))
+	wantLines(t, "stdout with one more path", log.Stdout, wantOut)
+	wantLines(t, "stderr with one more path", log.Stderr, []string{"cat: can't open '/etc/group': Permission denied"})
+}
+
+// withRuntimeDefault gives the pod the container runtime's default seccomp
+// filter, as Pod Security's restricted level requires.
+func withRuntimeDefault(p *corev1.Pod) {
+	p.Spec.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
 }

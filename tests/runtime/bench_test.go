@@ -14,18 +14,23 @@ import (
 
 // BenchmarkLifecycle runs the same busybox container's whole lifecycle
 // (create, start, wait, delete) through plain runc, through podlock-runtime
-// without a profile, and through podlock-runtime with the quickstart
-// profile, interleaved so that all three see the same machine load. It
-// reports the median of each and their ratios to runc.
+// without a profile, through podlock-runtime with the quickstart profile,
+// and in learning mode, interleaved so that all see the same machine load.
+// It reports the median of each and their ratios to runc. The recording
+// agent's own work after the container is gone is not part of the
+// lifecycle.
 func BenchmarkLifecycle(b *testing.B) {
-	e := newEnv(b)
+	e := newEnv(b, "PODLOCK_RECORD_DIR="+b.TempDir())
 	e.profile("demo", testenv.QuickstartProfile)
+	e.profile("learned", recordProfile)
 	runc := testenv.NewRuntime(b, "runc")
 
 	plain := testenv.NewBundle(b, "sh", "-c", ":")
 	plain.Write(b)
 	confined := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "demo")
 	confined.Write(b)
+	recorded := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "learned")
+	recorded.Write(b)
 
 	variants := []struct {
 		name string
@@ -35,6 +40,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		{"runc", runc, plain},
 		{"podlock-no-profile", e.rt, plain},
 		{"podlock-profile", e.rt, confined},
+		{"podlock-record", e.rt, recorded},
 	}
 	samples := make([][]time.Duration, len(variants))
 	b.ResetTimer()
@@ -59,22 +65,26 @@ func BenchmarkLifecycle(b *testing.B) {
 }
 
 // BenchmarkSeccompFilter measures one getppid(2) inside a container with no
-// filter, with runtime-default applied by runc (linux.seccomp), and with
-// runtime-default applied by podlock's helper, and reports ratios to runc's
+// filter, with runtime-default applied by runc (linux.seccomp), with
+// runtime-default applied by podlock's helper, and in learning mode, where
+// each call waits for the recording agent; it reports ratios to runc's
 // filter.
 func BenchmarkSeccompFilter(b *testing.B) {
-	e := newEnv(b)
+	e := newEnv(b, "PODLOCK_RECORD_DIR="+b.TempDir())
 	e.profile("bind", bindSeccomp("runtime-default"))
+	e.profile("learned", recordProfile)
 	loop := buildTestProgram(b, "syscall-loop")
 
 	none := testenv.NewBundle(b, "/opt/bin/syscall-loop")
 	native := testenv.NewBundle(b, "/opt/bin/syscall-loop")
 	native.Spec.Linux.Seccomp = runtimeDefaultForRunc(b)
 	podlock := testenv.NewBundle(b, "/opt/bin/syscall-loop").Annotate("default", "app", "demo")
+	// Fewer calls: each one is a round trip to the agent.
+	recorded := testenv.NewBundle(b, "/opt/bin/syscall-loop", "20000").Annotate("default", "app", "learned")
 	variants := []struct {
 		name string
 		b    *testenv.Bundle
-	}{{"no-filter", none}, {"runc-runtime-default", native}, {"podlock-runtime-default", podlock}}
+	}{{"no-filter", none}, {"runc-runtime-default", native}, {"podlock-runtime-default", podlock}, {"podlock-record", recorded}}
 	for _, v := range variants {
 		install(b, loop, filepath.Join(v.b.Dir, "rootfs", "opt", "bin", "syscall-loop"))
 		v.b.Write(b)
@@ -99,8 +109,11 @@ func BenchmarkSeccompFilter(b *testing.B) {
 	for n, v := range variants {
 		m := medianFloat(samples[n])
 		b.ReportMetric(m, v.name+"-ns/syscall")
-		if n == 2 {
+		switch v.name {
+		case "podlock-runtime-default":
 			b.ReportMetric(m/base, "podlock-vs-runc-filter-x")
+		case "podlock-record":
+			b.ReportMetric(m/base, "record-vs-runc-filter-x")
 		}
 	}
 }

@@ -172,3 +172,32 @@ func checkRecording(t *testing.T, recorded []byte, port int) {
 		t.Errorf("recorded system calls %+v: want connect, not ptrace", seccomp.Spec.Syscalls)
 	}
 }
+
+// Exec sessions into a recorded container are recorded with it, each
+// through a listener of its own.
+func TestRecordExec(t *testing.T) {
+	records := t.TempDir()
+	e := newEnv(t, "PODLOCK_RECORD_DIR="+records)
+	e.profile("learned", recordProfile)
+	b := testenv.NewBundle(t, "sleep", "300").Annotate("default", "app", "learned")
+	b.Write(t)
+	const id = "record-exec"
+	if res := e.rt.Command("run", "--detach", "--bundle", b.Dir, id); res.Err != nil {
+		t.Fatalf("run: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+	}
+	res := e.rt.Command("exec", id, "cat", "/etc/motd")
+	wantLines(t, "exec stdout", res.Stdout, []string{"welcome to podlock"})
+	if res := e.rt.Command("delete", "--force", id); res.Err != nil {
+		t.Fatalf("delete: %v %s", res.Err, res.Stderr)
+	}
+	recorded := waitForRecording(t, records, "default", "test-pod")
+	var landlock v1alpha1.LandlockProfile
+	docs := strings.Split(string(recorded), "\n---\n")
+	if err := yaml.Unmarshal([]byte(docs[1]), &landlock); err != nil {
+		t.Fatal(err)
+	}
+	rules := landlock.Spec.ProfilesByContainer["app"]["/bin/busybox"]
+	if !slices.Contains(rules.ReadOnly, "/etc/motd") {
+		t.Errorf("the exec session's read of /etc/motd is not recorded: %+v", rules)
+	}
+}

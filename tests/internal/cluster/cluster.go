@@ -246,6 +246,10 @@ func (c *Cluster) PodlockConfig() string { return c.path("podlock", "config.yaml
 // PodlockCacheDir is where podlock-runtime keeps its copies of profiles.
 func (c *Cluster) PodlockCacheDir() string { return c.path("podlock", "cache") }
 
+// PodlockRecordDir is where podlock-runtime writes the profiles it
+// records in learning mode.
+func (c *Cluster) PodlockRecordDir() string { return c.path("podlock", "records") }
+
 // writePodlockConfig writes podlock-runtime's config: profiles from the
 // apiserver with the node identity of install/kubernetes/node-rbac.yaml,
 // the cached runc behind it.
@@ -258,6 +262,7 @@ func (c *Cluster) writePodlockConfig() error {
 		"source":     "kubernetes",
 		"kubeconfig": kubeconfig,
 		"cacheDir":   c.PodlockCacheDir(),
+		"recordDir":  c.PodlockRecordDir(),
 		"apiTimeout": c.opts.APITimeout,
 		"helper":     filepath.Join(c.binDir, "podlock-helper"),
 		"runtime":    c.RuncBinary(),
