@@ -46,7 +46,8 @@ type SeccompProfileSpec struct {
 }
 
 // Action is a seccomp action such as SCMP_ACT_ALLOW. SCMP_ACT_NOTIFY is not
-// one: podlock runs no seccomp notification agent.
+// one: the only seccomp agent podlock runs is learning mode's, which
+// podlock-runtime sets up itself.
 //
 // +kubebuilder:validation:Enum=SCMP_ACT_ALLOW;SCMP_ACT_ERRNO;SCMP_ACT_KILL_PROCESS;SCMP_ACT_KILL_THREAD;SCMP_ACT_KILL;SCMP_ACT_TRAP;SCMP_ACT_TRACE;SCMP_ACT_LOG
 type Action string

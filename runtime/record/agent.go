@@ -70,14 +70,12 @@ func (a *Agent) Run() error {
 				a.Log.Error("seccomp listener failed; the processes it served get ENOSYS", "err", err)
 			}
 			if active == 0 {
-				a.Log.Info("container gone; writing the recording", "processes", served)
-				return a.Save(rec)
+				return a.finish(rec, "container gone", "processes", served)
 			}
 		case <-connect.C:
 			return fmt.Errorf("runc did not connect within %v: the container was not created", a.ConnectTimeout)
 		case s := <-signals:
-			a.Log.Info("stopping; writing the recording", "signal", s.String())
-			return a.Save(rec)
+			return a.finish(rec, "stopping", "signal", s.String())
 		case <-save.C:
 			if n := rec.changes(); n != saved {
 				if err := a.Save(rec); err != nil {
@@ -87,6 +85,18 @@ func (a *Agent) Run() error {
 			}
 		}
 	}
+}
+
+// finish writes the recording, unless the container did nothing at all
+// (it was deleted before it started, say): that would replace an earlier
+// recording with an empty one.
+func (a *Agent) finish(rec *Recording, why string, args ...any) error {
+	if rec.changes() == 0 {
+		a.Log.Info(why+"; nothing was recorded, nothing written", args...)
+		return nil
+	}
+	a.Log.Info(why+"; writing the recording", args...)
+	return a.Save(rec)
 }
 
 // accept receives runc's connections, each a state message with the

@@ -94,23 +94,20 @@ func (r *Recording) Path(chain []string, p string, a Access) {
 
 // Connect records a connect(2) to a TCP or UDP port.
 func (r *Recording) Connect(chain []string, port uint16) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, exe := range chain {
-		if b := r.binary(exe); !b.connect[port] {
-			b.connect[port] = true
-			r.news++
-		}
-	}
+	r.port(chain, port, func(b *binary) map[uint16]bool { return b.connect })
 }
 
 // Bind records a bind(2) to a TCP or UDP port.
 func (r *Recording) Bind(chain []string, port uint16) {
+	r.port(chain, port, func(b *binary) map[uint16]bool { return b.bind })
+}
+
+func (r *Recording) port(chain []string, port uint16, set func(*binary) map[uint16]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, exe := range chain {
-		if b := r.binary(exe); !b.bind[port] {
-			b.bind[port] = true
+		if ports := set(r.binary(exe)); !ports[port] {
+			ports[port] = true
 			r.news++
 		}
 	}

@@ -302,6 +302,12 @@ func TestCRDValidation(t *testing.T) {
   profilesByContainer:
     app:
       /bin/../sbin/sh: {}`), []string{`binaries must be absolute, clean paths`}},
+		{"mode Record with rules", landlock(`
+  mode: Record
+  seccompByContainer:
+    app: runtime-default`), []string{`a profile in mode Record confines nothing`}},
+		{"unknown mode", landlock(`
+  mode: Learn`), []string{`spec.mode`, `Unsupported value: "Learn"`}},
 		{"seccomp profile name not a DNS name", landlock(`
   seccompByContainer:
     app: Runtime/Default`), []string{`spec.seccompByContainer.app`, `should match`}},

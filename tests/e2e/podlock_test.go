@@ -367,21 +367,7 @@ spec:
 	wantLines(t, "recorded stdout", log.Stdout, wantOut)
 	wantLines(t, "recorded stderr", log.Stderr, nil)
 
-	file := filepath.Join(c.PodlockRecordDir(), "default", "learn.yaml")
-	var recorded []byte
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		agents, _ := filepath.Glob(filepath.Join(c.PodlockRecordDir(), ".agents", "*.sock"))
-		data, err := os.ReadFile(file)
-		if err == nil && len(agents) == 0 {
-			recorded = data
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no complete recording at %s: %v, agents %q", file, err, agents)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	recorded := testenv.WaitForRecording(t, c.PodlockRecordDir(), "default", "learn")
 	t.Logf("recorded:\n%s", recorded)
 	c.API.Apply(t, recorded)
 	if got := get(t, c, "/apis/podlock.kubewarden.io/v1alpha1/namespaces/default/landlockprofiles/learned"); strings.Contains(got, `"mode"`) {

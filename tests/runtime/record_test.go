@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -41,30 +40,6 @@ echo done
 `, port, extra)
 }
 
-// waitForRecording waits until the agents of a record directory have all
-// exited, then returns the pod's recorded manifests.
-func waitForRecording(t *testing.T, dir, namespace, pod string) []byte {
-	t.Helper()
-	file := filepath.Join(dir, namespace, pod+".yaml")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		sockets, _ := filepath.Glob(filepath.Join(dir, ".agents", "*.sock"))
-		data, err := os.ReadFile(file)
-		if err == nil && len(sockets) == 0 {
-			return data
-		}
-		if time.Now().After(deadline) {
-			logs, _ := filepath.Glob(file + ".*.log")
-			for _, l := range logs {
-				out, _ := os.ReadFile(l)
-				t.Logf("%s:\n%s", l, out)
-			}
-			t.Fatalf("no complete recording in %s after 20s (agents still running: %q): %v", file, sockets, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // Learning mode: a container whose profile is in mode Record runs
 // unconfined and observed; the profiles written for it, applied, let the
 // same script run again with no denial, and deny exactly what it did not
@@ -93,7 +68,7 @@ func TestRecord(t *testing.T) {
 	}
 	wantLines(t, "recorded stdout", res.Stdout, wantOut)
 	wantLines(t, "recorded stderr", res.Stderr, nil)
-	recorded := waitForRecording(t, records, "default", "test-pod")
+	recorded := testenv.WaitForRecording(t, records, "default", "test-pod")
 	t.Logf("recorded:\n%s", recorded)
 	checkRecording(t, recorded, port)
 
@@ -190,7 +165,7 @@ func TestRecordExec(t *testing.T) {
 	if res := e.rt.Command("delete", "--force", id); res.Err != nil {
 		t.Fatalf("delete: %v %s", res.Err, res.Stderr)
 	}
-	recorded := waitForRecording(t, records, "default", "test-pod")
+	recorded := testenv.WaitForRecording(t, records, "default", "test-pod")
 	var landlock v1alpha1.LandlockProfile
 	docs := strings.Split(string(recorded), "\n---\n")
 	if err := yaml.Unmarshal([]byte(docs[1]), &landlock); err != nil {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -379,3 +380,28 @@ cp /etc/motd /tmp && echo copied motd to /tmp
 cp /etc/passwd /tmp
 echo done
 `
+
+// WaitForRecording waits until every learning-mode agent writing into
+// recordDir has exited, then returns the manifests recorded for the pod.
+// On timeout it logs the agents' logs.
+func WaitForRecording(t testing.TB, recordDir, namespace, pod string) []byte {
+	t.Helper()
+	file := filepath.Join(recordDir, namespace, pod+".yaml")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		agents, _ := filepath.Glob(filepath.Join(recordDir, ".agents", "*.sock"))
+		data, err := os.ReadFile(file)
+		if err == nil && len(agents) == 0 {
+			return data
+		}
+		if time.Now().After(deadline) {
+			logs, _ := filepath.Glob(file + ".*.log")
+			for _, l := range logs {
+				out, _ := os.ReadFile(l)
+				t.Logf("%s:\n%s", l, out)
+			}
+			t.Fatalf("no complete recording in %s after 30s (agents still running: %q): %v", file, agents, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
