@@ -30,6 +30,7 @@ var setupCommand = &cli.Command{
 		&cli.StringFlag{Name: "source-dir", Usage: "`DIR` holding the binaries to copy (default: the directory of podlock-node)"},
 		&cli.StringFlag{Name: "config-dir", Value: "/etc/podlock", Usage: "host `DIR` for config.yaml, kubeconfig and the token"},
 		&cli.StringFlag{Name: "cache-dir", Value: "/var/lib/podlock/cache", Usage: "host `DIR` for podlock-runtime's copies of profiles"},
+		&cli.StringFlag{Name: "record-dir", Value: "/var/lib/podlock/records", Usage: "host `DIR` where learning mode writes the profiles it records"},
 		&cli.StringFlag{Name: "api-server", Usage: "`URL` of the API server as the host reaches it (default: the in-cluster address)"},
 		&cli.StringFlag{Name: "ca-file", Value: inClusterCA, Usage: "`FILE` with the API server's CA certificates"},
 	},
@@ -56,6 +57,7 @@ var setupCommand = &cli.Command{
 			sourceDir: source,
 			configDir: c.String("config-dir"),
 			cacheDir:  c.String("cache-dir"),
+			recordDir: c.String("record-dir"),
 			server:    server,
 			caFile:    c.String("ca-file"),
 		}
@@ -66,7 +68,7 @@ var setupCommand = &cli.Command{
 // setup is one run of `podlock-node setup`. Paths but hostRoot are paths
 // on the host.
 type setup struct {
-	hostRoot, binDir, sourceDir, configDir, cacheDir, server, caFile string
+	hostRoot, binDir, sourceDir, configDir, cacheDir, recordDir, server, caFile string
 }
 
 func (s setup) host(p string) string { return filepath.Join(s.hostRoot, p) }
@@ -113,6 +115,7 @@ func (s setup) run() error {
 		"source":     "kubernetes",
 		"kubeconfig": filepath.Join(s.configDir, kubeconfigFile),
 		"cacheDir":   s.cacheDir,
+		"recordDir":  s.recordDir,
 		"helper":     filepath.Join(s.binDir, "podlock-helper"),
 	})
 	if err != nil {

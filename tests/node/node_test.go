@@ -16,6 +16,7 @@ import (
 	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/profiles"
 	"github.com/kubewarden/podlock/profiles/kube"
+	"github.com/kubewarden/podlock/runtime"
 	kubetest "github.com/kubewarden/podlock/tests/internal/kube"
 	"github.com/kubewarden/podlock/tests/internal/podlockctl"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
@@ -75,7 +76,7 @@ func TestNodeAgent(t *testing.T) {
 		}
 	}
 	run("setup", "--host-root=/", "--bin-dir="+hostBin, "--config-dir="+hostConfig, "--source-dir="+bin,
-		"--api-server="+cp.URL(), "--ca-file="+ca, "--cache-dir="+filepath.Join(dir, "cache"))
+		"--api-server="+cp.URL(), "--ca-file="+ca, "--cache-dir="+filepath.Join(dir, "cache"), "--record-dir="+filepath.Join(dir, "records"))
 	for _, f := range []string{filepath.Join(hostBin, "podlock-runtime"), filepath.Join(hostBin, "podlock-helper"), filepath.Join(hostConfig, "config.yaml"), filepath.Join(hostConfig, "kubeconfig")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("setup did not write %s: %v", f, err)
@@ -124,6 +125,25 @@ func TestNodeAgent(t *testing.T) {
 		}
 		if status, _, _ := cp.DoAs(string(token), "GET", "/api/v1/namespaces/default/secrets", nil); status != 403 {
 			t.Errorf("the node token read secrets: %d", status)
+		}
+	})
+	t.Run("podlock-runtime reads the configuration", func(t *testing.T) {
+		t.Setenv("PODLOCK_CONFIG", filepath.Join(hostConfig, "config.yaml"))
+		cfg, err := runtime.LoadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := runtime.Config{
+			Source:      runtime.SourceKubernetes,
+			Kubeconfig:  filepath.Join(hostConfig, "kubeconfig"),
+			CacheDir:    filepath.Join(dir, "cache"),
+			RecordDir:   filepath.Join(dir, "records"),
+			Helper:      filepath.Join(hostBin, "podlock-helper"),
+			ProfilesDir: runtime.DefaultProfilesDir,
+			APITimeout:  cfg.APITimeout,
+		}
+		if *cfg != want {
+			t.Errorf("configuration %+v, want %+v", *cfg, want)
 		}
 	})
 	t.Run("the agent cannot read secrets", func(t *testing.T) {
