@@ -184,6 +184,9 @@ func parentOf(tid int) int {
 // the directory it is created in. Paths that do not exist and are not
 // created are left out: the call fails anyway.
 func (o *observer) open(pid int, chain []string, dirfd, pathArg, flags uint64) {
+	if flags&unix.O_PATH != 0 {
+		return // Landlock does not check O_PATH opens
+	}
 	p, ok := o.path(pid, dirfd, pathArg)
 	if !ok {
 		return
