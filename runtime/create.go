@@ -71,6 +71,10 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		spec = &profile.Spec
 	}
 	if spec.Records() {
+		if id.Seccomp != "" {
+			return fmt.Errorf("%s: LandlockProfile %s is in mode Record, which would run the container without SeccompProfile %s that its namespace binds to every pod (annotation %s); the container is not started: record in a namespace without the label %s",
+				id, id.Profile, id.Seccomp, v1alpha1.SeccompKey, v1alpha1.Group+"/seccomp-profile")
+		}
 		if err := r.prepareRecord(b, id); err != nil {
 			return fmt.Errorf("%s: %w", id, err)
 		}

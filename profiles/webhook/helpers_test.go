@@ -50,6 +50,8 @@ func testStore() *MemStore {
 			"team/based":  llp("based", map[string]v1alpha1.ProfileName{"app": "loop1"}),
 			"team/child":  llp("child", map[string]v1alpha1.ProfileName{"app": "child"}),
 			"team/dying":  dying,
+			"team/learn":  {ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "learn"}, Spec: v1alpha1.LandlockProfileSpec{Mode: v1alpha1.ModeRecord}},
+			"bound/learn": {ObjectMeta: metav1.ObjectMeta{Namespace: "bound", Name: "learn"}, Spec: v1alpha1.LandlockProfileSpec{Mode: v1alpha1.ModeRecord}},
 		},
 		Seccomp: map[string]*crd.SeccompProfile{
 			"team/strict":  sp("strict", "base"),

@@ -229,7 +229,7 @@ func (p *policy) validateCreate(ctx context.Context, pod *pod, ns namespacePolic
 		add("annotation %s is set only from the pod label of that name, which the pod does not have", ProfileAnnotation)
 	}
 	if labelled {
-		more, err := p.checkLandlock(ctx, ns.name, profile)
+		more, err := p.checkLandlock(ctx, ns, profile)
 		if err != nil {
 			return nil, err
 		}
@@ -326,8 +326,11 @@ func (p *policy) reserved(ctx context.Context, rc string) (bool, string, error) 
 }
 
 // checkLandlock checks that a pod may use a LandlockProfile: it exists, is
-// not being deleted, and so does every SeccompProfile it binds.
-func (p *policy) checkLandlock(ctx context.Context, namespace, name string) ([]string, error) {
+// not being deleted, and so does every SeccompProfile it binds; and that a
+// profile in mode Record, which runs the pod without podlock's filters,
+// does not lift the namespace's SeccompProfile.
+func (p *policy) checkLandlock(ctx context.Context, ns namespacePolicy, name string) ([]string, error) {
+	namespace := ns.name
 	if err := v1alpha1.ValidateName(name); err != nil {
 		return []string{fmt.Sprintf("pod label %s=%s is not a LandlockProfile name: names are DNS-1123 subdomains (lower-case alphanumerics, '-' and '.')",
 			ProfileLabel, name)}, nil
@@ -341,6 +344,10 @@ func (p *policy) checkLandlock(ctx context.Context, namespace, name string) ([]s
 			ProfileLabel, name, namespace)}, nil
 	case llp.DeletionTimestamp != nil:
 		return []string{fmt.Sprintf("LandlockProfile %q of namespace %q is being deleted: new pods cannot use it", name, namespace)}, nil
+	}
+	if llp.Spec.Records() && ns.seccompProfile != "" {
+		return []string{fmt.Sprintf("LandlockProfile %q is in mode Record, which would run the pod without SeccompProfile %q that namespace %q binds to every pod (label %s): record in a namespace without that label",
+			name, ns.seccompProfile, namespace, NamespaceSeccompLabel)}, nil
 	}
 	// Group containers by profile, for one message per profile.
 	byProfile := map[string][]string{}

@@ -90,6 +90,14 @@ func TestFailClosed(t *testing.T) {
 			want:    `spec.mode: "record" is neither Enforce nor Record`,
 		},
 		{
+			name:    "profile in mode Record where the namespace binds a seccomp profile",
+			profile: strings.Replace(recordProfile, "name: learned", "name: demo", 1),
+			setup: func(t *testing.T, b *testenv.Bundle) {
+				b.Spec.Annotations["podlock.kubewarden.io/seccomp"] = "runtime-default"
+			},
+			want: "LandlockProfile demo is in mode Record, which would run the container without SeccompProfile runtime-default that its namespace binds to every pod",
+		},
+		{
 			name:    "record directory unusable",
 			profile: strings.Replace(recordProfile, "name: learned", "name: demo", 1),
 			env:     []string{"PODLOCK_RECORD_DIR=/dev/null/records"},
