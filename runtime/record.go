@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -92,7 +93,7 @@ func startAgent(socket string, out record.Output) error {
 		return err
 	}
 	defer f.Close()
-	log, err := os.OpenFile(out.File+"."+out.Container+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, err := os.OpenFile(strings.TrimSuffix(out.File, ".yaml")+"."+out.Container+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -105,6 +106,7 @@ func startAgent(socket string, out record.Output) error {
 		"--socket", socket, "--output", out.File, "--namespace", out.Namespace,
 		"--profile", out.Profile, "--container", out.Container)
 	cmd.ExtraFiles = []*os.File{f}
+	cmd.Dir = "/" // not the bundle, which goes away before the agent
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

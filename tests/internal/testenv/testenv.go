@@ -395,7 +395,7 @@ func WaitForRecording(t testing.TB, recordDir, namespace, pod string) []byte {
 			return data
 		}
 		if time.Now().After(deadline) {
-			logs, _ := filepath.Glob(file + ".*.log")
+			logs, _ := filepath.Glob(filepath.Join(recordDir, namespace, pod+".*.log"))
 			for _, l := range logs {
 				out, _ := os.ReadFile(l)
 				t.Logf("%s:\n%s", l, out)
