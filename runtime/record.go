@@ -41,7 +41,7 @@ func (r *Runtime) prepareRecord(b *bundle.Bundle, id identity) error {
 		return errors.New("no container ID on the command line")
 	}
 	out := record.Output{
-		File:      filepath.Join(r.config.RecordDir, id.Namespace, id.Pod+".yaml"),
+		File:      filepath.Join(r.config.RecordDir, id.Namespace, id.Profile+".yaml"),
 		Namespace: id.Namespace,
 		Profile:   id.Profile,
 		Container: id.Container,
@@ -58,7 +58,7 @@ func (r *Runtime) prepareRecord(b *bundle.Bundle, id identity) error {
 				id.Profile, err, DefaultConfigFile)
 		}
 	}
-	if err := startAgent(socket, out); err != nil {
+	if err := startAgent(socket, out, id.Pod); err != nil {
 		return fmt.Errorf("LandlockProfile %s is in mode Record, but the recording agent did not start: %w", id.Profile, err)
 	}
 	err := b.EditSeccomp(func(current *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
@@ -78,7 +78,7 @@ func (r *Runtime) prepareRecord(b *bundle.Bundle, id identity) error {
 // startAgent binds the agent's socket here, so that it exists before runc
 // connects, and hands it to a new session running the agent: it outlives
 // this process, which becomes the real runtime, and the runtime's caller.
-func startAgent(socket string, out record.Output) error {
+func startAgent(socket string, out record.Output, pod string) error {
 	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -104,7 +104,7 @@ func startAgent(socket string, out record.Output) error {
 	}
 	cmd := exec.Command(self, recordAgentCommand,
 		"--socket", socket, "--output", out.File, "--namespace", out.Namespace,
-		"--profile", out.Profile, "--container", out.Container)
+		"--profile", out.Profile, "--pod", pod, "--container", out.Container)
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Dir = "/" // not the bundle, which goes away before the agent
 	cmd.Stdout, cmd.Stderr = log, log
@@ -124,6 +124,7 @@ var recordAgentCmd = &cli.Command{
 		&cli.StringFlag{Name: "output", Required: true},
 		&cli.StringFlag{Name: "namespace", Required: true},
 		&cli.StringFlag{Name: "profile", Required: true},
+		&cli.StringFlag{Name: "pod"},
 		&cli.StringFlag{Name: "container", Required: true},
 	},
 	Action: func(c *cli.Context) error {
@@ -138,7 +139,7 @@ var recordAgentCmd = &cli.Command{
 			Profile:   c.String("profile"),
 			Container: c.String("container"),
 		}
-		log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("container", out.Container, "output", out.File)
+		log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("pod", c.String("pod"), "container", out.Container, "output", out.File)
 		agent := &record.Agent{
 			Listener:       l.(*net.UnixListener),
 			Log:            log,

@@ -18,10 +18,11 @@ import (
 )
 
 // Output is where the recording of one container goes: a manifest file per
-// pod that holds the pod's LandlockProfile, named after the profile in
-// mode Record so that applying the file replaces it, and one
-// SeccompProfile per container recorded. The containers of a pod share
-// the file, each replacing its own part.
+// profile in mode Record that holds the LandlockProfile of the same name,
+// so that applying the file replaces the profile, and a SeccompProfile per
+// container name. Every pod bound to the profile adds what its containers
+// did to the file: restarts and replicas make the recording more
+// complete, never smaller.
 type Output struct {
 	File      string
 	Namespace string
@@ -29,8 +30,9 @@ type Output struct {
 	Container string
 }
 
-const header = `# Recorded by podlock: what the containers of one pod did, as profiles
-# that let them do it again and nothing else. Review, then apply:
+const header = `# Recorded by podlock: what the containers of the pods bound to this profile
+# did on this node, as profiles that let them do it again and nothing else.
+# Review, then apply:
 #   kubectl apply -f %s
 `
 
@@ -58,29 +60,31 @@ func (o Output) Save(rec *Recording) error {
 		return err
 	}
 	seccompName := o.SeccompName()
-	if rules := rec.BinaryRules(); rules != nil {
-		if landlock.Spec.ProfilesByContainer == nil {
-			landlock.Spec.ProfilesByContainer = map[string]v1alpha1.BinaryRules{}
-		}
-		landlock.Spec.ProfilesByContainer[o.Container] = rules
-	} else {
-		delete(landlock.Spec.ProfilesByContainer, o.Container)
+	i := slices.IndexFunc(seccomps, func(s v1alpha1.SeccompProfile) bool { return s.Metadata.Name == seccompName })
+	var earlier *v1alpha1.SeccompProfileSpec
+	if i >= 0 {
+		earlier = &seccomps[i].Spec
 	}
-	if landlock.Spec.SeccompByContainer == nil {
-		landlock.Spec.SeccompByContainer = map[string]v1alpha1.ProfileName{}
-	}
-	landlock.Spec.SeccompByContainer[o.Container] = v1alpha1.ProfileName(seccompName)
 	seccomp := v1alpha1.SeccompProfile{
 		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindSeccompProfile},
 		Metadata: v1alpha1.ObjectMeta{Name: seccompName, Namespace: o.Namespace},
-		Spec:     rec.SeccompSpec(),
+		Spec:     rec.SeccompSpec(earlier),
 	}
-	i := slices.IndexFunc(seccomps, func(s v1alpha1.SeccompProfile) bool { return s.Metadata.Name == seccompName })
 	if i >= 0 {
 		seccomps[i] = seccomp
 	} else {
 		seccomps = append(seccomps, seccomp)
 	}
+	if rules := rec.BinaryRules(landlock.Spec.ProfilesByContainer[o.Container]); rules != nil {
+		if landlock.Spec.ProfilesByContainer == nil {
+			landlock.Spec.ProfilesByContainer = map[string]v1alpha1.BinaryRules{}
+		}
+		landlock.Spec.ProfilesByContainer[o.Container] = rules
+	}
+	if landlock.Spec.SeccompByContainer == nil {
+		landlock.Spec.SeccompByContainer = map[string]v1alpha1.ProfileName{}
+	}
+	landlock.Spec.SeccompByContainer[o.Container] = v1alpha1.ProfileName(seccompName)
 
 	var out bytes.Buffer
 	fmt.Fprintf(&out, header, o.File)

@@ -52,7 +52,7 @@ func NewRecording() *Recording {
 func (r *Recording) binary(exe string) *binary {
 	b := r.binaries[exe]
 	if b == nil {
-		b = &binary{paths: map[string]Access{}, connect: map[uint16]bool{}, bind: map[uint16]bool{}}
+		b = newBinary()
 		r.binaries[exe] = b
 	}
 	return b
@@ -146,19 +146,68 @@ const CollapseAt = 4
 // signal handler or the end of a thread.
 var baselineSyscalls = []string{"execve", "exit", "exit_group", "restart_syscall", "rt_sigreturn", "write"}
 
-// BinaryRules returns the Landlock rules of each binary seen, or nil when
-// none was seen doing anything.
-func (r *Recording) BinaryRules() v1alpha1.BinaryRules {
+// BinaryRules returns the Landlock rules of each binary seen, added to
+// those of earlier recordings, or nil when there are none.
+func (r *Recording) BinaryRules(earlier v1alpha1.BinaryRules) v1alpha1.BinaryRules {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.binaries) == 0 {
+	all := map[string]*binary{}
+	for exe, rules := range earlier {
+		all[exe] = binaryOf(rules)
+	}
+	for exe, b := range r.binaries {
+		if all[exe] == nil {
+			all[exe] = newBinary()
+		}
+		all[exe].add(b)
+	}
+	if len(all) == 0 {
 		return nil
 	}
 	rules := v1alpha1.BinaryRules{}
-	for exe, b := range r.binaries {
+	for exe, b := range all {
 		rules[exe] = b.rules()
 	}
 	return rules
+}
+
+func newBinary() *binary {
+	return &binary{paths: map[string]Access{}, connect: map[uint16]bool{}, bind: map[uint16]bool{}}
+}
+
+// binaryOf reads rules back into what a recording saw.
+func binaryOf(rules v1alpha1.AccessRules) *binary {
+	b := newBinary()
+	for _, list := range []struct {
+		paths  []string
+		access Access
+	}{
+		{rules.ReadOnly, Read},
+		{rules.ReadWrite, Read | Write},
+		{rules.ReadExec, Read | Exec},
+		{rules.ReadWriteExec, Read | Write | Exec},
+	} {
+		for _, p := range list.paths {
+			b.paths[p] |= list.access
+		}
+	}
+	if rules.Network != nil {
+		for _, p := range rules.Network.BindTCP {
+			b.bind[uint16(p)] = true
+		}
+		for _, p := range rules.Network.ConnectTCP {
+			b.connect[uint16(p)] = true
+		}
+	}
+	return b
+}
+
+func (b *binary) add(other *binary) {
+	for p, a := range other.paths {
+		b.paths[p] |= a
+	}
+	maps.Copy(b.bind, other.bind)
+	maps.Copy(b.connect, other.connect)
 }
 
 func (b *binary) rules() v1alpha1.AccessRules {
@@ -229,11 +278,19 @@ func collapse(paths map[string]Access) map[string]Access {
 }
 
 // SeccompSpec returns a SeccompProfile that allows the system calls seen,
-// and those of baselineSyscalls, and fails every other with EPERM.
-func (r *Recording) SeccompSpec() v1alpha1.SeccompProfileSpec {
+// those an earlier recording (nil for none) allows, and those of
+// baselineSyscalls, and fails every other with EPERM.
+func (r *Recording) SeccompSpec(earlier *v1alpha1.SeccompProfileSpec) v1alpha1.SeccompProfileSpec {
 	r.mu.Lock()
 	names := slices.Collect(maps.Keys(r.syscalls))
 	r.mu.Unlock()
+	if earlier != nil {
+		for _, rule := range earlier.Syscalls {
+			if rule.Action == v1alpha1.ActionAllow {
+				names = append(names, rule.Names...)
+			}
+		}
+	}
 	names = append(names, baselineSyscalls...)
 	slices.Sort(names)
 	names = slices.Compact(names)

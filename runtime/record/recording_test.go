@@ -75,7 +75,7 @@ func TestCollapse(t *testing.T) {
 
 func TestBinaryRules(t *testing.T) {
 	rec := NewRecording()
-	if rec.BinaryRules() != nil {
+	if rec.BinaryRules(nil) != nil {
 		t.Fatal("an empty recording has rules")
 	}
 	sh, app := "/bin/busybox", "/app/server"
@@ -102,8 +102,13 @@ func TestBinaryRules(t *testing.T) {
 			Network:       &v1alpha1.NetworkRules{},
 		},
 	}
-	if got := rec.BinaryRules(); !reflect.DeepEqual(got, want) {
+	if got := rec.BinaryRules(nil); !reflect.DeepEqual(got, want) {
 		t.Errorf("BinaryRules() =\n%+v\nwant\n%+v", got, want)
+	}
+	// Rules are read back to what was seen: added to an empty recording,
+	// they come out the same.
+	if got := NewRecording().BinaryRules(want); !reflect.DeepEqual(got, want) {
+		t.Errorf("BinaryRules(earlier) =\n%+v\nwant\n%+v", got, want)
 	}
 	spec := v1alpha1.LandlockProfileSpec{ProfilesByContainer: map[string]v1alpha1.BinaryRules{"app": want}}
 	if err := spec.Validate(); err != nil {
@@ -116,12 +121,19 @@ func TestSeccompSpec(t *testing.T) {
 	for _, name := range []string{"read", "openat", "read", "write"} {
 		rec.Syscall(name)
 	}
-	spec := rec.SeccompSpec()
+	earlier := &v1alpha1.SeccompProfileSpec{Syscalls: []v1alpha1.SyscallRule{
+		{Names: []string{"getpid"}, Action: v1alpha1.ActionAllow},
+		{Names: []string{"ptrace"}, Action: v1alpha1.ActionErrno},
+	}}
+	spec := rec.SeccompSpec(earlier)
 	if spec.DefaultAction != v1alpha1.ActionErrno || len(spec.Syscalls) != 1 || spec.Syscalls[0].Action != v1alpha1.ActionAllow {
 		t.Fatalf("SeccompSpec() = %+v, want one ALLOW rule and ERRNO by default", spec)
 	}
 	names := spec.Syscalls[0].Names
-	for _, want := range append([]string{"read", "openat"}, baselineSyscalls...) {
+	if slices.Contains(names, "ptrace") {
+		t.Errorf("allowed %q, want ptrace denied as before", names)
+	}
+	for _, want := range append([]string{"read", "openat", "getpid"}, baselineSyscalls...) {
 		if !slices.Contains(names, want) {
 			t.Errorf("allowed %q, want %s among them", names, want)
 		}
@@ -188,22 +200,24 @@ func TestNotifyFilter(t *testing.T) {
 	})
 }
 
-// Containers of one pod share the pod's file, each replacing its part.
+// The containers of the pods bound to a profile share its file, each
+// adding to what earlier runs of the same container name recorded.
 func TestOutputMerges(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "pod.yaml")
-	save := func(container, path string) {
+	file := filepath.Join(t.TempDir(), "learned.yaml")
+	save := func(container, path string, port uint16, syscall string) {
 		t.Helper()
 		rec := NewRecording()
 		rec.Path([]string{"/bin/app"}, path, Read)
-		rec.Syscall("read")
+		rec.Connect([]string{"/bin/app"}, port)
+		rec.Syscall(syscall)
 		out := Output{File: file, Namespace: "team-a", Profile: "learned", Container: container}
 		if err := out.Save(rec); err != nil {
 			t.Fatalf("Save() = %v", err)
 		}
 	}
-	save("web", "/old")
-	save("sidecar", "/etc/sidecar")
-	save("web", "/etc/web")
+	save("web", "/etc/a", 80, "read")
+	save("sidecar", "/etc/sidecar", 53, "poll")
+	save("web", "/etc/b", 443, "openat")
 
 	out := Output{File: file, Namespace: "team-a", Profile: "learned", Container: "web"}
 	landlock, seccomps, err := out.read()
@@ -213,10 +227,16 @@ func TestOutputMerges(t *testing.T) {
 	if landlock.Metadata != (v1alpha1.ObjectMeta{Name: "learned", Namespace: "team-a"}) || landlock.Spec.Mode != "" {
 		t.Errorf("LandlockProfile %+v, mode %q", landlock.Metadata, landlock.Spec.Mode)
 	}
-	for container, want := range map[string]string{"web": "/etc/web", "sidecar": "/etc/sidecar"} {
+	for container, want := range map[string]struct {
+		paths []string
+		ports []int32
+	}{
+		"web":     {[]string{"/etc/a", "/etc/b"}, []int32{80, 443}},
+		"sidecar": {[]string{"/etc/sidecar"}, []int32{53}},
+	} {
 		rules := landlock.Spec.ProfilesByContainer[container]["/bin/app"]
-		if !slices.Equal(rules.ReadOnly, []string{want}) {
-			t.Errorf("%s reads %q, want [%s]", container, rules.ReadOnly, want)
+		if !slices.Equal(rules.ReadOnly, want.paths) || !slices.Equal(rules.Network.ConnectTCP, want.ports) {
+			t.Errorf("%s reads %q, connects to %v; want %q, %v", container, rules.ReadOnly, rules.Network.ConnectTCP, want.paths, want.ports)
 		}
 		if got := landlock.Spec.SeccompByContainer[container]; string(got) != "learned-"+container {
 			t.Errorf("seccompByContainer[%s] = %q", container, got)
@@ -225,6 +245,12 @@ func TestOutputMerges(t *testing.T) {
 	var names []string
 	for _, s := range seccomps {
 		names = append(names, s.Metadata.Name)
+		if s.Metadata.Name == "learned-web" {
+			allowed := s.Spec.Syscalls[0].Names
+			if !slices.Contains(allowed, "read") || !slices.Contains(allowed, "openat") || slices.Contains(allowed, "poll") {
+				t.Errorf("learned-web allows %q, want read and openat, not poll", allowed)
+			}
+		}
 	}
 	if !slices.Equal(names, []string{"learned-web", "learned-sidecar"}) {
 		t.Errorf("SeccompProfiles %q, want learned-web and learned-sidecar", names)

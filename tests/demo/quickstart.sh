@@ -119,12 +119,12 @@ learn "$work/learn/record"
 
 say "what it recorded (the agent writes when the container is gone)"
 for _ in $(seq 100); do
-	[ -f "$work/records/default/learner.yaml" ] && ! ls "$work/records/.agents/"*.sock >/dev/null 2>&1 && break
+	[ -f "$work/records/default/learned.yaml" ] && ! ls "$work/records/.agents/"*.sock >/dev/null 2>&1 && break
 	sleep 0.1
 done
-sed -n '/^kind: LandlockProfile/,/^---/p' "$work/records/default/learner.yaml"
+sed -n '/^kind: LandlockProfile/,/^---/p' "$work/records/default/learned.yaml"
 
 say "applied: the same script runs again; one more path is denied"
-cp "$work/records/default/learner.yaml" "$work/profiles/learned.yaml"
+cp "$work/records/default/learned.yaml" "$work/profiles/learned.yaml"
 learn_bundle "$work/learn/again" "$script; cat /etc/passwd; exit 0"
 learn "$work/learn/again"

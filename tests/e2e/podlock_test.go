@@ -367,7 +367,7 @@ spec:
 	wantLines(t, "recorded stdout", log.Stdout, wantOut)
 	wantLines(t, "recorded stderr", log.Stderr, nil)
 
-	recorded := testenv.WaitForRecording(t, c.PodlockRecordDir(), "default", "learn")
+	recorded := testenv.WaitForRecording(t, c.PodlockRecordDir(), "default", "learned")
 	t.Logf("recorded:\n%s", recorded)
 	c.API.Apply(t, recorded)
 	if got := get(t, c, "/apis/podlock.kubewarden.io/v1alpha1/namespaces/default/landlockprofiles/learned"); strings.Contains(got, `"mode"`) {

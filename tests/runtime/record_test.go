@@ -68,7 +68,7 @@ func TestRecord(t *testing.T) {
 	}
 	wantLines(t, "recorded stdout", res.Stdout, wantOut)
 	wantLines(t, "recorded stderr", res.Stderr, nil)
-	recorded := testenv.WaitForRecording(t, records, "default", "test-pod")
+	recorded := testenv.WaitForRecording(t, records, "default", "learned")
 	t.Logf("recorded:\n%s", recorded)
 	checkRecording(t, recorded, port)
 
@@ -165,7 +165,7 @@ func TestRecordExec(t *testing.T) {
 	if res := e.rt.Command("delete", "--force", id); res.Err != nil {
 		t.Fatalf("delete: %v %s", res.Err, res.Stderr)
 	}
-	recorded := testenv.WaitForRecording(t, records, "default", "test-pod")
+	recorded := testenv.WaitForRecording(t, records, "default", "learned")
 	var landlock v1alpha1.LandlockProfile
 	docs := strings.Split(string(recorded), "\n---\n")
 	if err := yaml.Unmarshal([]byte(docs[1]), &landlock); err != nil {

@@ -382,11 +382,11 @@ echo done
 `
 
 // WaitForRecording waits until every learning-mode agent writing into
-// recordDir has exited, then returns the manifests recorded for the pod.
-// On timeout it logs the agents' logs.
-func WaitForRecording(t testing.TB, recordDir, namespace, pod string) []byte {
+// recordDir has exited, then returns the manifests recorded for the
+// profile. On timeout it logs the agents' logs.
+func WaitForRecording(t testing.TB, recordDir, namespace, profile string) []byte {
 	t.Helper()
-	file := filepath.Join(recordDir, namespace, pod+".yaml")
+	file := filepath.Join(recordDir, namespace, profile+".yaml")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		agents, _ := filepath.Glob(filepath.Join(recordDir, ".agents", "*.sock"))
@@ -395,7 +395,7 @@ func WaitForRecording(t testing.TB, recordDir, namespace, pod string) []byte {
 			return data
 		}
 		if time.Now().After(deadline) {
-			logs, _ := filepath.Glob(filepath.Join(recordDir, namespace, pod+".*.log"))
+			logs, _ := filepath.Glob(filepath.Join(recordDir, namespace, profile+".*.log"))
 			for _, l := range logs {
 				out, _ := os.ReadFile(l)
 				t.Logf("%s:\n%s", l, out)
