@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/runtime/bundle"
 	"github.com/kubewarden/podlock/runtime/record"
 )
@@ -138,6 +139,7 @@ var recordAgentCmd = &cli.Command{
 			Namespace: c.String("namespace"),
 			Profile:   c.String("profile"),
 			Container: c.String("container"),
+			Network:   (&landlock.Ruleset{Network: &landlock.Network{}}).ABI() <= landlock.KernelABI(),
 		}
 		log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("pod", c.String("pod"), "container", out.Container, "output", out.File)
 		agent := &record.Agent{

@@ -28,6 +28,10 @@ type Output struct {
 	Namespace string
 	Profile   string
 	Container string
+	// Network keeps the recorded TCP ports as network rules. Without it,
+	// the rules leave TCP alone: on a kernel older than Landlock ABI 4,
+	// network rules would keep the pods from starting.
+	Network bool
 }
 
 const header = `# Recorded by podlock: what the containers of the pods bound to this profile
@@ -76,6 +80,12 @@ func (o Output) Save(rec *Recording) error {
 		seccomps = append(seccomps, seccomp)
 	}
 	if rules := rec.BinaryRules(landlock.Spec.ProfilesByContainer[o.Container]); rules != nil {
+		if !o.Network {
+			for exe, r := range rules {
+				r.Network = nil
+				rules[exe] = r
+			}
+		}
 		if landlock.Spec.ProfilesByContainer == nil {
 			landlock.Spec.ProfilesByContainer = map[string]v1alpha1.BinaryRules{}
 		}

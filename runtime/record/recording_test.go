@@ -210,7 +210,7 @@ func TestOutputMerges(t *testing.T) {
 		rec.Path([]string{"/bin/app"}, path, Read)
 		rec.Connect([]string{"/bin/app"}, port)
 		rec.Syscall(syscall)
-		out := Output{File: file, Namespace: "team-a", Profile: "learned", Container: container}
+		out := Output{File: file, Namespace: "team-a", Profile: "learned", Container: container, Network: true}
 		if err := out.Save(rec); err != nil {
 			t.Fatalf("Save() = %v", err)
 		}
@@ -258,6 +258,25 @@ func TestOutputMerges(t *testing.T) {
 	data, _ := os.ReadFile(file)
 	if !strings.HasPrefix(string(data), "# Recorded by podlock") {
 		t.Errorf("file does not start with its header:\n%s", data)
+	}
+}
+
+// Without network rules (a kernel older than Landlock ABI 4), the rules
+// leave TCP alone.
+func TestOutputWithoutNetwork(t *testing.T) {
+	rec := NewRecording()
+	rec.Path([]string{"/bin/app"}, "/etc/a", Read)
+	rec.Connect([]string{"/bin/app"}, 80)
+	out := Output{File: filepath.Join(t.TempDir(), "learned.yaml"), Namespace: "team-a", Profile: "learned", Container: "web"}
+	if err := out.Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	landlock, _, err := out.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rules := landlock.Spec.ProfilesByContainer["web"]["/bin/app"]; rules.Network != nil || !slices.Equal(rules.ReadOnly, []string{"/etc/a"}) {
+		t.Errorf("rules %+v, want /etc/a and no network", rules)
 	}
 }
 
