@@ -87,6 +87,15 @@ func TestRecord(t *testing.T) {
 	}
 	wantLines(t, "stdout with one more path", res.Stdout, wantOut)
 	wantLines(t, "stderr with one more path", res.Stderr, []string{"cat: can't open '/etc/secret': Permission denied"})
+
+	// Landlock does not control chmod(2); the recorded SeccompProfile,
+	// which never saw it, does.
+	res = run("one-more-syscall", "chmod 600 /tmp/greeting || true")
+	if res.Err != nil {
+		t.Fatalf("run with one more system call: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+	}
+	wantLines(t, "stdout with one more system call", res.Stdout, wantOut)
+	wantLines(t, "stderr with one more system call", res.Stderr, []string{"chmod: /tmp/greeting: Operation not permitted"})
 }
 
 // checkRecording checks the parts of the recorded profiles that the test's
