@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kubewarden/podlock/tests/internal/testenv"
@@ -12,9 +13,11 @@ import (
 // (which need its createContainer hook) and container-wide rules hold.
 func TestCrun(t *testing.T) {
 	testenv.Require(t, testenv.Program("crun"))
-	e := newEnv(t, "PODLOCK_RUNTIME=crun")
+	records := t.TempDir()
+	e := newEnv(t, "PODLOCK_RUNTIME=crun", "PODLOCK_RECORD_DIR="+records)
 	e.profile("demo", testenv.QuickstartProfile)
 	e.profile("wide", wideProfile)
+	e.profile("learned", recordProfile)
 	// crun 1.8 refuses a hybrid cgroup layout whose cgroup2 hierarchy has
 	// a controller, as this machine's has (hugetlb). Each command runs in
 	// a private mount namespace without that hierarchy, so crun sees plain
@@ -48,4 +51,15 @@ func TestCrun(t *testing.T) {
 	res = e.rt.Command("exec", "crun-wide", "sh", "-c", "cat /etc/hostname; cat /etc/group")
 	wantLines(t, "stdout", res.Stdout, []string{"podlock-test"})
 	wantLines(t, "stderr", res.Stderr, []string{"cat: can't open '/etc/group': Permission denied"})
+
+	// Learning mode: crun, like runc, hands the filter's notifications to
+	// the agent at listenerPath.
+	l := testenv.NewBundle(t, "sh", "-c", "cat /etc/motd").Annotate("default", "app", "learned")
+	l.Write(t)
+	if res := e.rt.Run(l, "crun-record"); res.Err != nil || res.Stdout != "welcome to podlock\n" {
+		t.Fatalf("run: %v %q %s %q", res.Err, res.Stdout, res.Stderr, e.rt.LogErrors(t))
+	}
+	if recorded := testenv.WaitForRecording(t, records, "default", "learned"); !strings.Contains(string(recorded), "- /etc/motd\n") {
+		t.Errorf("crun's container: /etc/motd not recorded:\n%s", recorded)
+	}
 }
