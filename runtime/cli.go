@@ -117,6 +117,7 @@ func check() error {
 	} else {
 		fmt.Printf("profiles:        from %s\n", cfg.ProfilesDir)
 	}
+	fmt.Printf("recordings:      %s\n", cfg.RecordDir)
 	abi := landlock.KernelABI()
 	fmt.Printf("Landlock ABI:    %d (podlock needs %d)\n", abi, landlock.MinABI)
 	if abi < landlock.MinABI {

@@ -3,6 +3,8 @@ package runtime_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +131,22 @@ func TestPassthroughVerbs(t *testing.T) {
 	mustOK("delete", rt.Command("delete", id))
 	if res := rt.Command("state", id); res.Err == nil {
 		t.Errorf("state after delete succeeded: %s", res.Stdout)
+	}
+}
+
+// podlock-runtime check reports what a confined container needs from the
+// node, and that this one has it.
+func TestCheck(t *testing.T) {
+	e := newEnv(t, "PODLOCK_RECORD_DIR=/var/tmp/podlock-records")
+	cmd := exec.Command(e.rt.Binary, "check")
+	cmd.Env = append(os.Environ(), e.rt.Env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	for _, want := range []string{"real runtime:", "helper:", "profiles:        from " + e.profiles, "recordings:      /var/tmp/podlock-records", "Landlock ABI:", "ok"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check says:\n%s\nwant a line with %q", out, want)
+		}
 	}
 }
