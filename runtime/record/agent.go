@@ -165,6 +165,10 @@ func closeAll(fds []int) {
 // return.
 func serve(fd int, obs *observer) error {
 	defer unix.Close(fd)
+	// Each notified call is a round trip between the caller and this
+	// goroutine: have the kernel wake the agent on the caller's CPU
+	// (Linux 6.6). Older kernels refuse the flag and wake it the usual way.
+	unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
 	type syscallKey struct {
 		arch seccomp.ScmpArch
 		nr   seccomp.ScmpSyscall
