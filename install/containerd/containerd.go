@@ -126,7 +126,7 @@ func (c *Config) AddRuntime(rt engine.Runtime) error {
 		return err
 	}
 	dropIn := DropInPath(c.opts.ConfigPath, rt.Handler)
-	oldDropIn, dropInMode, err := c.readDropIn(dropIn)
+	oldDropIn, dropInMode, err := engine.ReadDropIn(c.opts.Root, dropIn)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (c *Config) RemoveRuntime(handler string) error {
 		return err
 	}
 	dropIn := DropInPath(c.opts.ConfigPath, handler)
-	oldDropIn, _, err := c.readDropIn(dropIn)
+	oldDropIn, _, err := engine.ReadDropIn(c.opts.Root, dropIn)
 	if err != nil {
 		return err
 	}
@@ -277,19 +277,6 @@ func (c *Config) version(main *mainFile) (int, error) {
 		return 0, fmt.Errorf("%s has configuration version %d, which the given containerd version cannot read (it reads up to %d)", main.path, main.version, c.opts.Version)
 	}
 	return main.version, nil
-}
-
-// readDropIn returns the drop-in's content, refusing a file that someone
-// else wrote.
-func (c *Config) readDropIn(dropIn string) ([]byte, fs.FileMode, error) {
-	data, mode, err := engine.ReadFile(c.under(dropIn))
-	if err != nil {
-		return nil, 0, err
-	}
-	if data != nil && !engine.IsOurs(data) {
-		return nil, 0, fmt.Errorf("%s exists and is %w: move it away or choose another handler name", dropIn, engine.ErrForeignFile)
-	}
-	return data, mode, nil
 }
 
 func (c *Config) under(path string) string { return engine.Under(c.opts.Root, path) }

@@ -112,7 +112,7 @@ func (c *Config) AddRuntime(rt engine.Runtime) error {
 		return err
 	}
 	dropIn := DropInPath(c.opts.DropInDir, rt.Handler)
-	old, mode, err := c.readDropIn(dropIn)
+	old, mode, err := engine.ReadDropIn(c.opts.Root, dropIn)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func (c *Config) RemoveRuntime(handler string) error {
 		return err
 	}
 	dropIn := DropInPath(c.opts.DropInDir, handler)
-	old, _, err := c.readDropIn(dropIn)
+	old, _, err := engine.ReadDropIn(c.opts.Root, dropIn)
 	if err != nil {
 		return err
 	}
@@ -214,17 +214,6 @@ func (c *Config) RemoveRuntime(handler string) error {
 		c.changes = append(c.changes, *ch)
 	}
 	return nil
-}
-
-func (c *Config) readDropIn(dropIn string) ([]byte, fs.FileMode, error) {
-	data, mode, err := engine.ReadFile(c.under(dropIn))
-	if err != nil {
-		return nil, 0, err
-	}
-	if data != nil && !engine.IsOurs(data) {
-		return nil, 0, fmt.Errorf("%s exists and is %w: move it away or choose another handler name", dropIn, engine.ErrForeignFile)
-	}
-	return data, mode, nil
 }
 
 type file struct {

@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+
+	"github.com/kubewarden/podlock/internal/atomicfile"
 )
 
 // Interface is one container engine's configuration.
@@ -184,36 +186,15 @@ func Apply(changes []Change) error {
 	return nil
 }
 
-func writeAtomic(path string, data []byte, mode fs.FileMode) (err error) {
+func writeAtomic(path string, data []byte, mode fs.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err := atomicfile.Write(path, data, mode); err != nil {
+		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
+	// The engine may be restarted right after: make the rename durable.
 	return syncDir(dir)
 }
 
@@ -242,6 +223,20 @@ func IsOurs(content []byte) bool {
 // ErrForeignFile is returned when a file the installer would write or remove
 // exists but was not written by it.
 var ErrForeignFile = errors.New("not written by podlock-install")
+
+// ReadDropIn returns the content and permissions of the handler's drop-in,
+// a host path, under root; nil content when it does not exist. A file that
+// someone else wrote is refused.
+func ReadDropIn(root, dropIn string) ([]byte, fs.FileMode, error) {
+	data, mode, err := ReadFile(Under(root, dropIn))
+	if err != nil {
+		return nil, 0, err
+	}
+	if data != nil && !IsOurs(data) {
+		return nil, 0, fmt.Errorf("%s exists and is %w: move it away or choose another handler name", dropIn, ErrForeignFile)
+	}
+	return data, mode, nil
+}
 
 // Under returns the path where a host path is found when the host's root
 // filesystem is mounted at root ("/" for this machine's own).
