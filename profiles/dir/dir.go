@@ -146,14 +146,24 @@ func isManifest(name string) bool {
 	return false
 }
 
-// readDocuments splits a file into its YAML documents, converted to JSON.
-// Strict conversion rejects duplicate keys, which in a security policy are
-// more likely a mistake than an intent.
+// readDocuments reads a file's YAML documents, converted to JSON.
 func readDocuments(file string) ([][]byte, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}
+	docs, err := Documents(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s %w", file, err)
+	}
+	return docs, nil
+}
+
+// Documents splits a YAML stream into its documents, converted to JSON,
+// leaving out the empty ones and those of comments only. Strict conversion
+// rejects duplicate keys, which in a security policy are more likely a
+// mistake than an intent.
+func Documents(data []byte) ([][]byte, error) {
 	var docs [][]byte
 	for i, part := range splitDocuments(data) {
 		if len(bytes.TrimSpace(part)) == 0 {
@@ -161,7 +171,7 @@ func readDocuments(file string) ([][]byte, error) {
 		}
 		doc, err := yaml.YAMLToJSONStrict(part)
 		if err != nil {
-			return nil, fmt.Errorf("parsing %s document %d: %w", file, i+1, err)
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
 		}
 		if bytes.Equal(doc, []byte("null")) {
 			continue

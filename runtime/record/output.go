@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubewarden/podlock/internal/atomicfile"
+	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 )
 
@@ -126,18 +128,22 @@ func (o Output) read() (*v1alpha1.LandlockProfile, []v1alpha1.SeccompProfile, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the recording: %w", err)
 	}
+	docs, err := dir.Documents(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the recording %s: %w", o.File, err)
+	}
 	var seccomps []v1alpha1.SeccompProfile
-	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
+	for _, doc := range docs {
 		var meta v1alpha1.TypeMeta
-		if err := yaml.Unmarshal(doc, &meta); err != nil {
+		if err := json.Unmarshal(doc, &meta); err != nil {
 			return nil, nil, fmt.Errorf("reading the recording %s: %w", o.File, err)
 		}
 		switch meta.Kind {
 		case v1alpha1.KindLandlockProfile:
-			err = yaml.Unmarshal(doc, landlock)
+			err = json.Unmarshal(doc, landlock)
 		case v1alpha1.KindSeccompProfile:
 			var s v1alpha1.SeccompProfile
-			err = yaml.Unmarshal(doc, &s)
+			err = json.Unmarshal(doc, &s)
 			seccomps = append(seccomps, s)
 		}
 		if err != nil {

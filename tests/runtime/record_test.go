@@ -1,15 +1,14 @@
 package runtime_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
-	"sigs.k8s.io/yaml"
-
+	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
@@ -102,24 +101,11 @@ func TestRecord(t *testing.T) {
 // script determines.
 func checkRecording(t *testing.T, recorded []byte, port int) {
 	t.Helper()
-	var landlock v1alpha1.LandlockProfile
-	var seccomp v1alpha1.SeccompProfile
-	for _, doc := range strings.Split(string(recorded), "\n---\n") {
-		var meta v1alpha1.TypeMeta
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatal(err)
-		}
-		switch meta.Kind {
-		case v1alpha1.KindLandlockProfile:
-			if err := yaml.UnmarshalStrict([]byte(doc), &landlock); err != nil {
-				t.Fatal(err)
-			}
-		case v1alpha1.KindSeccompProfile:
-			if err := yaml.UnmarshalStrict([]byte(doc), &seccomp); err != nil {
-				t.Fatal(err)
-			}
-		}
+	landlock, seccomps := parseRecording(t, recorded)
+	if len(seccomps) != 1 {
+		t.Fatalf("%d SeccompProfiles recorded for one container", len(seccomps))
 	}
+	seccomp := seccomps[0]
 	if landlock.Metadata.Name != "learned" || landlock.Spec.Records() {
 		t.Errorf("LandlockProfile %q in mode %q, want learned, enforcing", landlock.Metadata.Name, landlock.Spec.Mode)
 	}
@@ -175,13 +161,39 @@ func TestRecordExec(t *testing.T) {
 		t.Fatalf("delete: %v %s", res.Err, res.Stderr)
 	}
 	recorded := testenv.WaitForRecording(t, records, "default", "learned")
-	var landlock v1alpha1.LandlockProfile
-	docs := strings.Split(string(recorded), "\n---\n")
-	if err := yaml.Unmarshal([]byte(docs[1]), &landlock); err != nil {
-		t.Fatal(err)
-	}
+	landlock, _ := parseRecording(t, recorded)
 	rules := landlock.Spec.ProfilesByContainer["app"]["/bin/busybox"]
 	if !slices.Contains(rules.ReadOnly, "/etc/motd") {
 		t.Errorf("the exec session's read of /etc/motd is not recorded: %+v", rules)
 	}
+}
+
+// parseRecording decodes recorded manifests strictly, as podlock-runtime
+// reads profiles.
+func parseRecording(t *testing.T, recorded []byte) (v1alpha1.LandlockProfile, []v1alpha1.SeccompProfile) {
+	t.Helper()
+	docs, err := dir.Documents(recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var landlock v1alpha1.LandlockProfile
+	var seccomps []v1alpha1.SeccompProfile
+	for _, doc := range docs {
+		var meta v1alpha1.TypeMeta
+		if err := json.Unmarshal(doc, &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case v1alpha1.KindLandlockProfile:
+			err = v1alpha1.Decode(doc, &landlock, &landlock.Spec)
+		case v1alpha1.KindSeccompProfile:
+			var s v1alpha1.SeccompProfile
+			err = v1alpha1.Decode(doc, &s, &s.Spec)
+			seccomps = append(seccomps, s)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", meta.Kind, err)
+		}
+	}
+	return landlock, seccomps
 }

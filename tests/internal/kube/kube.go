@@ -9,7 +9,6 @@
 package kube
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -35,8 +34,7 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
+	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/tests/internal/daemon"
 )
 
@@ -503,25 +501,10 @@ type objectMeta struct {
 }
 
 func splitManifest(manifest []byte) ([]json.RawMessage, error) {
-	var docs [][]byte
-	var cur bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(manifest))
-	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.TrimRight(line, " \t") == "---" {
-			docs = append(docs, slices.Clone(cur.Bytes()))
-			cur.Reset()
-			continue
-		}
-		cur.WriteString(line)
-		cur.WriteByte('\n')
-	}
-	if err := sc.Err(); err != nil {
+	docs, err := dir.Documents(manifest)
+	if err != nil {
 		return nil, err
 	}
-	docs = append(docs, cur.Bytes())
-
 	var out []json.RawMessage
 	var add func(raw []byte) error
 	add = func(raw []byte) error {
@@ -541,17 +524,7 @@ func splitManifest(manifest []byte) ([]json.RawMessage, error) {
 		return nil
 	}
 	for _, doc := range docs {
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		raw, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			return nil, err
-		}
-		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) { // only comments
-			continue
-		}
-		if err := add(raw); err != nil {
+		if err := add(doc); err != nil {
 			return nil, err
 		}
 	}

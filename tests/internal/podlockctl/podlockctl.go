@@ -19,8 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
+	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/tests/internal/kube"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
@@ -60,7 +59,7 @@ func Start(t testing.TB, cp *kube.ControlPlane, config string) *Controller {
 	cp.Apply(t, WebhooksByURL(t, read("install/controller/webhooks.yaml"), webhook))
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	token := serviceAccountToken(t, cp)
+	token := ServiceAccountToken(t, cp)
 	if err := cp.WriteKubeconfig(kubeconfig, "system:serviceaccount:"+Namespace+":"+ServiceAccount, token); err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +153,9 @@ func (c *Controller) waitFor(what string, timeout time.Duration, cond func() boo
 	}
 }
 
-// serviceAccountToken returns a token of the controller's service account,
+// ServiceAccountToken returns a token of the controller's service account,
 // so that the shipped RBAC is what it runs with.
-func serviceAccountToken(t testing.TB, cp *kube.ControlPlane) string {
+func ServiceAccountToken(t testing.TB, cp *kube.ControlPlane) string {
 	t.Helper()
 	status, body, err := cp.Do(http.MethodPost, "/api/v1/namespaces/"+Namespace+"/serviceaccounts/"+ServiceAccount+"/token",
 		[]byte(`{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":7200}}`))
@@ -179,10 +178,14 @@ func serviceAccountToken(t testing.TB, cp *kube.ControlPlane) string {
 // else (rules, selectors, failurePolicy, timeouts) is kept.
 func WebhooksByURL(t testing.TB, manifest []byte, port int) []byte {
 	t.Helper()
+	docs, err := dir.Documents(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out [][]byte
-	for _, doc := range bytes.Split(manifest, []byte("\n---\n")) {
+	for _, doc := range docs {
 		var obj map[string]any
-		if err := yaml.Unmarshal(doc, &obj); err != nil {
+		if err := json.Unmarshal(doc, &obj); err != nil {
 			t.Fatal(err)
 		}
 		for _, w := range obj["webhooks"].([]any) {
