@@ -24,11 +24,6 @@ import (
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
-const (
-	controllerNS = "podlock-system"
-	controllerSA = "podlock-controller"
-)
-
 // env is a control plane with podlock-controller's manifests applied, and
 // the controller process.
 type env struct {
@@ -54,44 +49,11 @@ type procState struct {
 	starts  int
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// controllerBinary is $PODLOCK_BIN_DIR/podlock-controller when make built
-// it, else built here (the go build cache makes it a link step).
-func controllerBinary(t *testing.T, root string) string {
-	t.Helper()
-	if d := os.Getenv("PODLOCK_BIN_DIR"); d != "" {
-		if p := filepath.Join(d, "podlock-controller"); fileExists(p) {
-			return p
-		}
-	}
-	out := filepath.Join(t.TempDir(), "podlock-controller")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/podlock-controller")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/podlock-controller: %v\n%s", err, b)
-	}
-	return out
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 func newEnv(t *testing.T) *env {
 	cp := kube.StartControlPlane(t, kube.Options{})
 	root := testenv.ModuleRoot()
-	e := &env{t: t, cp: cp, root: root, binary: controllerBinary(t, root), dir: t.TempDir(),
-		webhook: freePort(t), probes: freePort(t), metrics: freePort(t), p: &procState{}}
+	e := &env{t: t, cp: cp, root: root, binary: filepath.Join(testenv.Binaries(t), "podlock-controller"), dir: t.TempDir(),
+		webhook: testenv.FreePort(t), probes: testenv.FreePort(t), metrics: testenv.FreePort(t), p: &procState{}}
 	t.Cleanup(e.stop)
 
 	e.apply(readFile(t, root, "install/crds/podlock.kubewarden.io_landlockprofiles.yaml"))
@@ -112,21 +74,9 @@ func newEnv(t *testing.T) *env {
 
 	// The controller's identity: a token of its service account, so the
 	// shipped RBAC is what it runs with.
-	status, body := e.do(http.MethodPost, "/api/v1/namespaces/"+controllerNS+"/serviceaccounts/"+controllerSA+"/token",
-		`{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":7200}}`)
-	if status != http.StatusCreated {
-		t.Fatalf("token request: %d %s", status, body)
-	}
-	var tr struct {
-		Status struct {
-			Token string `json:"token"`
-		} `json:"status"`
-	}
-	if err := json.Unmarshal(body, &tr); err != nil || tr.Status.Token == "" {
-		t.Fatalf("token request: %v %s", err, body)
-	}
+	token := podlockctl.ServiceAccountToken(t, cp)
 	e.kubeconfig = filepath.Join(e.dir, "kubeconfig")
-	if err := cp.WriteKubeconfig(e.kubeconfig, "system:serviceaccount:"+controllerNS+":"+controllerSA, tr.Status.Token); err != nil {
+	if err := cp.WriteKubeconfig(e.kubeconfig, "system:serviceaccount:"+podlockctl.Namespace+":"+podlockctl.ServiceAccount, token); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -188,7 +138,7 @@ func (e *env) startController(config string, extra ...string) {
 	args := append([]string{
 		"--kubeconfig", e.kubeconfig,
 		"--config", cfgPath,
-		"--namespace", controllerNS,
+		"--namespace", podlockctl.Namespace,
 		"--tls-mode", "self-signed",
 		"--webhook-hosts", "127.0.0.1",
 		"--webhook-bind-address", "127.0.0.1",
