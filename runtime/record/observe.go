@@ -27,30 +27,49 @@ type observer struct {
 	rec   *Recording
 	mu    sync.Mutex
 	procs map[int]*process // by host thread ID
+	// runtimes are the executables of the runtime's init processes: a
+	// process still running one of them is runc between loading the
+	// filter and executing the container's process, and its calls are
+	// not the container's.
+	runtimes map[fileID]bool
 }
 
 type process struct {
 	chain []string
 	// stale is set when the executable must be read again: the process
-	// is new to the observer, or has called execve.
+	// is new to the observer, has called execve, or is still the
+	// runtime's.
 	stale bool
-	// runc is set while the process is runc's init, between loading the
-	// filter and executing the container's process: runc's own calls are
-	// not the container's.
-	runc bool
 }
 
+// fileID identifies a file whatever the path it is seen by.
+type fileID struct{ dev, ino uint64 }
+
 func newObserver(rec *Recording) *observer {
-	return &observer{rec: rec, procs: map[int]*process{}}
+	return &observer{rec: rec, procs: map[int]*process{}, runtimes: map[fileID]bool{}}
 }
 
 // expect registers the process that runc reports with a new listener: its
 // init, which the filter confines from before it executes the container's
-// process.
+// process. By its executable, not its ID: the threads of runc's init make
+// calls too, even while the init executes the container's process.
 func (o *observer) expect(pid int) {
+	id, ok := executable(pid)
+	if !ok {
+		return // gone already
+	}
 	o.mu.Lock()
-	o.procs[pid] = &process{runc: true}
+	o.runtimes[id] = true
 	o.mu.Unlock()
+}
+
+// executable identifies the file a process runs.
+func executable(pid int) (fileID, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(procPath(pid, "exe"), &st); err != nil {
+		return fileID{}, false
+	}
+	return fileID{dev: st.Dev, ino: st.Ino}, true
 }
 
 // atCWD is AT_FDCWD as a system call argument.
@@ -127,19 +146,16 @@ func (o *observer) chain(c call) ([]string, bool) {
 	if p == nil {
 		p = &process{stale: true}
 		if parent := o.procs[parentOf(c.pid)]; parent != nil {
-			p.chain, p.runc = parent.chain, parent.runc
+			p.chain = parent.chain
 		}
 		o.procs[c.pid] = p
 	}
 	exec := c.name == "execve" || c.name == "execveat"
-	if p.runc {
-		if exec {
-			p.runc, p.stale = false, true
-		}
-		return nil, false
-	}
 	if p.stale {
-		if exe, err := os.Readlink("/proc/" + strconv.Itoa(c.pid) + "/exe"); err == nil && !slices.Contains(p.chain, exe) {
+		if id, ok := executable(c.pid); !ok || o.runtimes[id] {
+			return nil, false
+		}
+		if exe, err := os.Readlink(procPath(c.pid, "exe")); err == nil && !slices.Contains(p.chain, exe) {
 			// A new slice: the chain may be shared with the parent's.
 			p.chain = append(slices.Clip(p.chain), exe)
 		}

@@ -280,6 +280,25 @@ func TestOutputWithoutNetwork(t *testing.T) {
 	}
 }
 
+// A file that is not a recording is left as it is, and said so.
+func TestOutputRefusesAForeignFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "learned.yaml")
+	garbage := []byte("kind: LandlockProfile\nspec: [not, a, spec\n")
+	if err := os.WriteFile(file, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewRecording()
+	rec.Path([]string{"/bin/app"}, "/etc/a", Read)
+	out := Output{File: file, Namespace: "team-a", Profile: "learned", Container: "web"}
+	err := out.Save(rec)
+	if err == nil || !strings.Contains(err.Error(), "reading the recording "+file) {
+		t.Errorf("Save() = %v, want an error naming the file", err)
+	}
+	if data, _ := os.ReadFile(file); string(data) != string(garbage) {
+		t.Errorf("the file changed:\n%s", data)
+	}
+}
+
 func TestSeccompName(t *testing.T) {
 	short := Output{Profile: "learned", Container: "web"}
 	if got := short.SeccompName(); got != "learned-web" {

@@ -87,6 +87,14 @@ func TestRecord(t *testing.T) {
 	wantLines(t, "stdout with one more path", res.Stdout, wantOut)
 	wantLines(t, "stderr with one more path", res.Stderr, []string{"cat: can't open '/etc/secret': Permission denied"})
 
+	// The recording saw one port: any other is denied.
+	res = run("one-more-port", fmt.Sprintf("nc 127.0.0.1 %d || true", loopbackPort(t)))
+	if res.Err != nil {
+		t.Fatalf("run with one more port: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+	}
+	wantLines(t, "stdout with one more port", res.Stdout, wantOut)
+	wantLines(t, "stderr with one more port", res.Stderr, []string{"nc: can't connect to remote host (127.0.0.1): Permission denied"})
+
 	// Landlock does not control chmod(2); the recorded SeccompProfile,
 	// which never saw it, does.
 	res = run("one-more-syscall", "chmod 600 /tmp/greeting || true")
