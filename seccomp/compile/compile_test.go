@@ -16,8 +16,8 @@ import (
 
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 	"github.com/kubewarden/podlock/seccomp"
+	"github.com/kubewarden/podlock/seccomp/bpfsim"
 	"github.com/kubewarden/podlock/seccomp/builtin"
-	"github.com/kubewarden/podlock/seccomp/internal/bpfsim"
 	"github.com/kubewarden/podlock/seccomp/oci"
 	"github.com/kubewarden/podlock/seccomp/profile"
 )

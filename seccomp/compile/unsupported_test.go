@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/seccomp"
 	"github.com/kubewarden/podlock/seccomp/profile"
 )
 
@@ -19,5 +20,8 @@ func TestWithoutCgo(t *testing.T) {
 	}
 	if err := Validate(&v1alpha1.SeccompProfileSpec{}); !errors.Is(err, profile.ErrInvalid) {
 		t.Fatalf("Validate of a profile forbidding execve: error %v, want ErrInvalid", err)
+	}
+	if _, err := Decide(seccomp.Program{}, "read", [6]uint64{}); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("Decide: error %v, want ErrNotSupported", err)
 	}
 }

@@ -1,6 +1,8 @@
 // Package bpfsim runs a seccomp filter on a system call in user space, so
-// that tests can check what a compiled profile decides for any
-// architecture, system call and arguments without installing it.
+// that what a compiled profile decides for any architecture, system call
+// and arguments can be known without installing it: podlock-runtime checks
+// with it that a container's filters let podlock-helper's own system calls
+// through, and tests check compiled profiles.
 package bpfsim
 
 import (
