@@ -38,6 +38,9 @@ type Output struct {
 
 const header = `# Recorded by podlock: what the containers of the pods bound to this profile
 # did on this node, as profiles that let them do it again and nothing else.
+# The first rule of a SeccompProfile lists the system calls the container
+# made; the rules after it, those that podlock-helper makes, with their
+# arguments, to start the binaries listed in profilesByContainer.
 # Review, then apply:
 #   kubectl apply -f %s
 `
@@ -65,22 +68,6 @@ func (o Output) Save(rec *Recording) error {
 	if err != nil {
 		return err
 	}
-	seccompName := o.SeccompName()
-	i := slices.IndexFunc(seccomps, func(s v1alpha1.SeccompProfile) bool { return s.Metadata.Name == seccompName })
-	var earlier *v1alpha1.SeccompProfileSpec
-	if i >= 0 {
-		earlier = &seccomps[i].Spec
-	}
-	seccomp := v1alpha1.SeccompProfile{
-		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindSeccompProfile},
-		Metadata: v1alpha1.ObjectMeta{Name: seccompName, Namespace: o.Namespace},
-		Spec:     rec.SeccompSpec(earlier),
-	}
-	if i >= 0 {
-		seccomps[i] = seccomp
-	} else {
-		seccomps = append(seccomps, seccomp)
-	}
 	if rules := rec.BinaryRules(landlock.Spec.ProfilesByContainer[o.Container]); rules != nil {
 		if !o.Network {
 			for exe, r := range rules {
@@ -92,6 +79,24 @@ func (o Output) Save(rec *Recording) error {
 			landlock.Spec.ProfilesByContainer = map[string]v1alpha1.BinaryRules{}
 		}
 		landlock.Spec.ProfilesByContainer[o.Container] = rules
+	}
+	seccompName := o.SeccompName()
+	i := slices.IndexFunc(seccomps, func(s v1alpha1.SeccompProfile) bool { return s.Metadata.Name == seccompName })
+	var earlier *v1alpha1.SeccompProfileSpec
+	if i >= 0 {
+		earlier = &seccomps[i].Spec
+	}
+	// Listed binaries start through podlock-helper, under this profile.
+	listed := len(landlock.Spec.ProfilesByContainer[o.Container]) > 0
+	seccomp := v1alpha1.SeccompProfile{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindSeccompProfile},
+		Metadata: v1alpha1.ObjectMeta{Name: seccompName, Namespace: o.Namespace},
+		Spec:     rec.SeccompSpec(earlier, listed),
+	}
+	if i >= 0 {
+		seccomps[i] = seccomp
+	} else {
+		seccomps = append(seccomps, seccomp)
 	}
 	if landlock.Spec.SeccompByContainer == nil {
 		landlock.Spec.SeccompByContainer = map[string]v1alpha1.ProfileName{}

@@ -7,12 +7,14 @@ package record
 import (
 	"maps"
 	"path"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/seccomp/helpercalls"
 )
 
 // Access is what a binary was seen doing to a path.
@@ -279,14 +281,22 @@ func collapse(paths map[string]Access) map[string]Access {
 
 // SeccompSpec returns a SeccompProfile that allows the system calls seen,
 // those an earlier recording (nil for none) allows, and those of
-// baselineSyscalls, and fails every other with EPERM.
-func (r *Recording) SeccompSpec(earlier *v1alpha1.SeccompProfileSpec) v1alpha1.SeccompProfileSpec {
+// baselineSyscalls, and fails every other with EPERM. With helper, for a
+// container with listed binaries, the rules of the calls podlock-helper
+// makes to start them follow, with their arguments.
+//
+// An earlier recording's rules for the helper are left out of the calls
+// seen: they are written again as rules of their own, and folding their
+// argument conditions into an unconditional allow would widen them.
+func (r *Recording) SeccompSpec(earlier *v1alpha1.SeccompProfileSpec, helper bool) v1alpha1.SeccompProfileSpec {
 	r.mu.Lock()
 	names := slices.Collect(maps.Keys(r.syscalls))
 	r.mu.Unlock()
+	helperRules := helpercalls.Rules()
 	if earlier != nil {
 		for _, rule := range earlier.Syscalls {
-			if rule.Action == v1alpha1.ActionAllow {
+			isHelpers := slices.ContainsFunc(helperRules, func(h v1alpha1.SyscallRule) bool { return reflect.DeepEqual(h, rule) })
+			if rule.Action == v1alpha1.ActionAllow && len(rule.Args) == 0 && !isHelpers {
 				names = append(names, rule.Names...)
 			}
 		}
@@ -294,8 +304,12 @@ func (r *Recording) SeccompSpec(earlier *v1alpha1.SeccompProfileSpec) v1alpha1.S
 	names = append(names, baselineSyscalls...)
 	slices.Sort(names)
 	names = slices.Compact(names)
-	return v1alpha1.SeccompProfileSpec{
+	spec := v1alpha1.SeccompProfileSpec{
 		DefaultAction: v1alpha1.ActionErrno,
 		Syscalls:      []v1alpha1.SyscallRule{{Names: names, Action: v1alpha1.ActionAllow}},
 	}
+	if helper {
+		spec.Syscalls = append(spec.Syscalls, helperRules...)
+	}
+	return spec
 }

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/seccomp/helpercalls"
 )
 
 func TestGeneralise(t *testing.T) {
@@ -125,7 +126,7 @@ func TestSeccompSpec(t *testing.T) {
 		{Names: []string{"getpid"}, Action: v1alpha1.ActionAllow},
 		{Names: []string{"ptrace"}, Action: v1alpha1.ActionErrno},
 	}}
-	spec := rec.SeccompSpec(earlier)
+	spec := rec.SeccompSpec(earlier, false)
 	if spec.DefaultAction != v1alpha1.ActionErrno || len(spec.Syscalls) != 1 || spec.Syscalls[0].Action != v1alpha1.ActionAllow {
 		t.Fatalf("SeccompSpec() = %+v, want one ALLOW rule and ERRNO by default", spec)
 	}
@@ -140,6 +141,31 @@ func TestSeccompSpec(t *testing.T) {
 	}
 	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
 		t.Errorf("allowed %q, want them sorted and each once", names)
+	}
+}
+
+// With listed binaries, the helper's rules follow the calls seen, and stay
+// rules of their own when the recording is merged with a later one: clone
+// stays allowed for the helper's threads only.
+func TestSeccompSpecWithHelper(t *testing.T) {
+	rec := NewRecording()
+	rec.Syscall("read")
+	spec := rec.SeccompSpec(nil, true)
+	if want := append([]v1alpha1.SyscallRule{{}}, helpercalls.Rules()...); len(spec.Syscalls) != len(want) || !reflect.DeepEqual(spec.Syscalls[1:], want[1:]) {
+		t.Fatalf("rules %+v, want the calls seen, then the helper's rules", spec.Syscalls)
+	}
+	again := NewRecording().SeccompSpec(&spec, true)
+	if !reflect.DeepEqual(again, spec) {
+		t.Errorf("merged with itself:\n%+v\nwant\n%+v", again, spec)
+	}
+	seen := again.Syscalls[0].Names
+	for _, helpers := range []string{"clone", "landlock_restrict_self"} {
+		if slices.Contains(seen, helpers) {
+			t.Errorf("the calls seen %q include the helper's %s", seen, helpers)
+		}
+	}
+	if without := NewRecording().SeccompSpec(&spec, false); len(without.Syscalls) != 1 {
+		t.Errorf("without listed binaries: rules %+v, want the calls seen only", without.Syscalls)
 	}
 }
 

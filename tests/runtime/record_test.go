@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/seccomp/helpercalls"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
@@ -145,9 +147,14 @@ func checkRecording(t *testing.T, recorded []byte, port int) {
 	if _, ok := landlock.Spec.ProfilesByContainer["app"]["/opt/bin/id"]; !ok {
 		t.Errorf("no rules for /opt/bin/id, which the script executed")
 	}
-	if len(seccomp.Spec.Syscalls) != 1 || !slices.Contains(seccomp.Spec.Syscalls[0].Names, "connect") ||
-		slices.Contains(seccomp.Spec.Syscalls[0].Names, "ptrace") {
-		t.Errorf("recorded system calls %+v: want connect, not ptrace", seccomp.Spec.Syscalls)
+	rules := seccomp.Spec.Syscalls
+	if len(rules) == 0 || !slices.Contains(rules[0].Names, "connect") || slices.Contains(rules[0].Names, "ptrace") {
+		t.Fatalf("recorded system calls %+v: want connect, not ptrace", rules)
+	}
+	// The binaries are listed: the helper's calls follow, as rules of
+	// their own.
+	if !reflect.DeepEqual(rules[1:], helpercalls.Rules()) {
+		t.Errorf("rules after the calls seen %+v, want podlock-helper's %+v", rules[1:], helpercalls.Rules())
 	}
 }
 
