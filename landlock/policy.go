@@ -43,8 +43,10 @@ type Policy struct {
 	// Binaries maps the canonical path of each covered binary, as
 	// /proc/self/exe shows it, to what the helper does when it is run.
 	Binaries map[string]Binary `json:"binaries,omitempty"`
-	// Seccomp is the file of the container-wide seccomp program, if any.
-	Seccomp string `json:"seccomp,omitempty"`
+	// Seccomp lists the files of the container-wide seccomp programs, in
+	// the order the helper loads them: each filter stacks on the ones
+	// before, and all of them hold.
+	Seccomp []string `json:"seccomp,omitempty"`
 }
 
 // Owner is the pod and container a policy confines.
@@ -54,7 +56,11 @@ type Owner struct {
 	PodUID    string `json:"podUID,omitempty"`
 	Container string `json:"container"`
 	Profile   string `json:"profile,omitempty"`
-	Seccomp   string `json:"seccomp,omitempty"`
+	// Seccomp is the SeccompProfile that the LandlockProfile binds to the
+	// container, NamespaceSeccomp the one that the namespace binds to
+	// every pod; the container runs under both.
+	Seccomp          string `json:"seccomp,omitempty"`
+	NamespaceSeccomp string `json:"namespaceSeccomp,omitempty"`
 }
 
 // Binary is a listed binary covered by the helper.
@@ -110,7 +116,7 @@ type Rule struct {
 // Wraps reports whether the container's entrypoint and exec sessions must
 // start through the helper.
 func (p *Policy) Wraps() bool {
-	return p.Container != nil || p.Seccomp != ""
+	return p.Container != nil || len(p.Seccomp) > 0
 }
 
 // ReadPolicy reads a policy file.

@@ -136,8 +136,8 @@ func TestWraps(t *testing.T) {
 		{name: "nothing", p: Policy{ABI: 3}, want: false},
 		{name: "binaries only", p: Policy{ABI: 3, Binaries: map[string]Binary{"/bin/sh": {Exec: "/bin/busybox"}}}, want: false},
 		{name: "container-wide", p: Policy{ABI: 3, Container: &Ruleset{}}, want: true},
-		{name: "seccomp", p: Policy{ABI: 3, Seccomp: "seccomp.bpf"}, want: true},
-		{name: "both", p: Policy{ABI: 3, Container: &Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}, Seccomp: "s"}, want: true},
+		{name: "seccomp", p: Policy{ABI: 3, Seccomp: []string{"seccomp0.bpf"}}, want: true},
+		{name: "both", p: Policy{ABI: 3, Container: &Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}, Seccomp: []string{"s"}}, want: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,7 +157,7 @@ func TestReadPolicy(t *testing.T) {
 			"/bin/sh":  {Exec: "/bin/busybox", Rules: Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/etc"}}}}},
 			"/bin/cat": {Exec: Original(0)},
 		},
-		Seccomp: "seccomp.bpf",
+		Seccomp: []string{"seccomp0.bpf", "seccomp1.bpf"},
 	}
 	fullJSON, err := json.Marshal(full)
 	if err != nil {
@@ -183,7 +183,10 @@ func TestReadPolicy(t *testing.T) {
 		{name: "empty file", content: "", wantErr: "parsing policy"},
 		{name: "malformed", content: `{"abi": 3,`, wantErr: "parsing policy"},
 		{name: "no ABI", content: `{"container": {}}`, wantErr: "no Landlock ABI"},
-		{name: "zero ABI", content: `{"abi": 0, "seccomp": "s"}`, wantErr: "no Landlock ABI"},
+		{name: "zero ABI", content: `{"abi": 0, "seccomp": ["s"]}`, wantErr: "no Landlock ABI"},
+		// A policy written for one filter: refused rather than read as
+		// none, which would run the program unfiltered.
+		{name: "seccomp as a single file", content: `{"abi": 3, "seccomp": "seccomp.bpf"}`, wantErr: "parsing policy"},
 		{name: "negative ABI", content: `{"abi": -1}`, wantErr: "no Landlock ABI"},
 		{name: "unknown access", content: `{"abi": 3, "container": {"rules": [{"access": "writeAll", "paths": ["/"]}]}}`, wantErr: `unknown access "writeAll"`},
 		{name: "access of the wrong type", content: `{"abi": 3, "container": {"rules": [{"access": 3, "paths": ["/"]}]}}`, wantErr: "parsing policy"},

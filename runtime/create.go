@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -80,11 +81,8 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		}
 		return nil
 	}
-	seccompName, seccompField := id.Seccomp, "annotation "+v1alpha1.SeccompKey
-	if name, ok := spec.SeccompByContainer[id.Container]; ok {
-		seccompName, seccompField = string(name), "spec.seccompByContainer["+id.Container+"]"
-	}
-	if !spec.Confines(id.Container) && seccompName == "" {
+	seccomps := seccompBindings(id, spec)
+	if !spec.Confines(id.Container) && len(seccomps) == 0 {
 		r.log.Debug("profile does not name the container; not confining it", "profile", id.Profile, "container", id.Container)
 		return nil
 	}
@@ -98,26 +96,24 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		PodUID:    id.PodUID,
 		Container: id.Container,
 		Profile:   id.Profile,
-		Seccomp:   seccompName,
 	}
-	if seccompName != "" {
-		if c.seccomp, err = r.compileSeccomp(ctx, id.Namespace, seccompName, len(c.Policy.Binaries) > 0); err != nil {
-			return fmt.Errorf("%s, %s: %w", id, seccompField, err)
-		}
-		c.Policy.Seccomp = seccompFile
+	if err := r.addSeccomp(ctx, id, c, seccomps); err != nil {
+		return err
 	}
 	if err := r.install(b, c); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
 	r.log.Debug("container confined", "profile", id.Profile, "container", id.Container,
-		"binaries", len(c.Policy.Binaries), "containerWide", c.Policy.Container != nil, "seccomp", seccompName)
+		"binaries", len(c.Policy.Binaries), "containerWide", c.Policy.Container != nil, "seccomp", c.Policy.Owner.Seccomp, "namespaceSeccomp", c.Policy.Owner.NamespaceSeccomp)
 	return nil
 }
 
 // confinement is everything podlock puts into a bundle.
 type confinement struct {
 	compile.Result
-	seccomp []byte // serialised seccomp program, if any
+	// seccomp maps the files of Policy.Seccomp to their serialised
+	// programs.
+	seccomp map[string][]byte
 }
 
 func (r *Runtime) compile(b *bundle.Bundle, id identity, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
@@ -155,9 +151,7 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	if files[filepath.Base(landlock.PolicyPath)], err = jsonBytes(c.Policy); err != nil {
 		return err
 	}
-	if c.seccomp != nil {
-		files[seccompFile] = c.seccomp
-	}
+	maps.Copy(files, c.seccomp)
 	var plan *interpose.Plan
 	if len(c.Covers) > 0 {
 		plan = &interpose.Plan{Rootfs: b.Rootfs(), Helper: helper, Covers: c.Covers}

@@ -4,36 +4,73 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kubewarden/podlock/profiles"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 	"github.com/kubewarden/podlock/seccomp/compile"
+	"github.com/kubewarden/podlock/seccomp/helpercalls"
 	"github.com/kubewarden/podlock/seccomp/profile"
 )
 
-// seccompFile is the compiled filter's name in the podlock state directory.
-const seccompFile = "seccomp.bpf"
+// seccompBinding is a SeccompProfile that filters a container, and what
+// binds it there.
+type seccompBinding struct {
+	name  string
+	field string
+	// namespace: the namespace binds it to every pod.
+	namespace bool
+}
 
-// helperSyscalls are the system calls podlock-helper makes when it starts
-// a listed binary under the container's filter, which it loaded when it
-// started the entrypoint: those of the Go runtime's start, of reading the
-// policy and of Landlock, as strace shows them, and the exits and writes
-// of its error path.
-var helperSyscalls = []string{
-	"arch_prctl", "clone", "clone3", "close", "epoll_create1", "epoll_ctl", "epoll_pwait",
-	"eventfd2", "execve", "exit", "exit_group", "fcntl", "fstat", "futex", "getpid",
-	"getrandom", "gettid", "landlock_add_rule", "landlock_create_ruleset",
-	"landlock_restrict_self", "madvise", "mmap", "munmap", "nanosleep", "newfstatat",
-	"openat", "prctl", "prlimit64", "read", "readlinkat", "rt_sigaction",
-	"rt_sigprocmask", "rt_sigreturn", "sched_getaffinity", "sched_yield", "sigaltstack",
-	"tgkill", "write",
+// seccompBindings returns the SeccompProfiles that filter the container:
+// the one its LandlockProfile binds and the one its namespace binds to
+// every pod (the annotation that podlock-controller sets), both, stacked.
+// The namespace's is the administrator's, which a pod's LandlockProfile
+// cannot lift. It comes last: the helper loads the filters in this order,
+// and of two equally strict results (two errnos) the kernel keeps that of
+// the filter loaded last.
+func seccompBindings(id identity, spec *v1alpha1.LandlockProfileSpec) []seccompBinding {
+	var bindings []seccompBinding
+	if name, ok := spec.SeccompByContainer[id.Container]; ok {
+		bindings = append(bindings, seccompBinding{name: string(name), field: "spec.seccompByContainer[" + id.Container + "]"})
+	}
+	if id.Seccomp != "" {
+		bindings = append(bindings, seccompBinding{name: id.Seccomp, field: "annotation " + v1alpha1.SeccompKey, namespace: true})
+	}
+	return bindings
+}
+
+// addSeccomp compiles the SeccompProfiles bound to the container into c,
+// in the order of bindings, which the helper loads them in, and names them
+// in the policy's owner for the reports of denials.
+func (r *Runtime) addSeccomp(ctx context.Context, id identity, c *confinement, bindings []seccompBinding) error {
+	c.seccomp = map[string][]byte{}
+	for _, sb := range bindings {
+		if sb.namespace {
+			c.Policy.Owner.NamespaceSeccomp = sb.name
+		} else {
+			c.Policy.Owner.Seccomp = sb.name
+		}
+		if sb.namespace && sb.name == c.Policy.Owner.Seccomp {
+			continue // the same filter twice would only cost time
+		}
+		data, err := r.compileSeccomp(ctx, id.Namespace, sb.name, len(c.Policy.Binaries) > 0)
+		if err != nil {
+			return fmt.Errorf("%s, %s: %w", id, sb.field, err)
+		}
+		file := fmt.Sprintf("seccomp%d.bpf", len(c.Policy.Seccomp))
+		c.seccomp[file] = data
+		c.Policy.Seccomp = append(c.Policy.Seccomp, file)
+	}
+	return nil
 }
 
 // compileSeccomp resolves a SeccompProfile (built-in, or of the pod's
 // namespace) with its base profiles and compiles it for the helper. With
-// listed binaries, the helper runs again under the filter each time one
-// of them starts: its own calls are allowed unless the profile's rules
-// say otherwise, as later rules win.
+// listed binaries, the helper runs under the filter each time one of them
+// starts, and the filter must let its system calls through: podlock adds
+// no allows for them, which would widen what every process of the
+// container may do.
 func (r *Runtime) compileSeccomp(ctx context.Context, namespace, name string, listedBinaries bool) ([]byte, error) {
 	spec, err := profile.Resolve(name, func(name string) (*v1alpha1.SeccompProfileSpec, error) {
 		p, err := r.source.SeccompProfile(ctx, profiles.Ref{Namespace: namespace, Name: name})
@@ -48,13 +85,19 @@ func (r *Runtime) compileSeccomp(ctx context.Context, namespace, name string, li
 	if err != nil {
 		return nil, err
 	}
-	if listedBinaries {
-		helper := v1alpha1.SyscallRule{Names: helperSyscalls, Action: v1alpha1.ActionAllow}
-		spec.Syscalls = append([]v1alpha1.SyscallRule{helper}, spec.Syscalls...)
-	}
 	prog, err := compile.Compile(spec)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile %s: %w", name, err)
+	}
+	if listedBinaries {
+		refused, err := helpercalls.Refused(prog)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp profile %s: %w", name, err)
+		}
+		if len(refused) > 0 {
+			return nil, fmt.Errorf("seccomp profile %s refuses system calls that podlock-helper makes to start the container's listed binaries: %s; allow them in the SeccompProfile (podlock's README lists them), or list no binaries for the container",
+				name, strings.Join(refused, ", "))
+		}
 	}
 	return prog.MarshalBinary()
 }

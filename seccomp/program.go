@@ -97,23 +97,32 @@ func (p Program) Load() error {
 	return LoadWithFlags(p.Filter, p.Flags)
 }
 
-// Exec installs p on the calling thread and executes path from that thread,
-// so that the program starts under the filter while the Go runtime's other
-// threads, which execve discards, never run under it. It returns only on
-// failure, and the caller must then exit: if the failure came from execve,
-// the calling thread is already filtered and stays locked to its goroutine
-// so that the Go scheduler never reuses it.
+// Exec installs programs on the calling thread, in order, each stacked on
+// the ones before, and executes path from that thread, so that the program
+// starts under the filters while the Go runtime's other threads, which
+// execve discards, never run under them. Every filter holds: the kernel
+// runs them all and the strictest action wins; of equally strict actions
+// (two errnos), that of the filter installed last. Exec returns only on
+// failure, and the caller must then exit: if any filter is already
+// installed, the calling thread stays locked to its goroutine so that the
+// Go scheduler never reuses it.
 //
-// Between the filter and the program, the calling thread makes only the
-// system calls of syscall.Exec: execve, and prlimit64 when the Go runtime
-// raised the soft RLIMIT_NOFILE at start and restores it for the program. A
-// Go signal (preemption) arriving in that window also needs rt_sigreturn. A
-// profile that kills on those system calls kills the helper instead.
-func Exec(p Program, path string, argv, envv []string) error {
+// Between the first filter and the program, the calling thread makes only
+// the system calls of loading the others (seccomp) and of syscall.Exec:
+// execve, and prlimit64 when the Go runtime raised the soft RLIMIT_NOFILE
+// at start and restores it for the program. A Go signal (preemption)
+// arriving in that window also needs rt_sigreturn. A profile that kills on
+// those system calls kills the helper instead.
+func Exec(programs []Program, path string, argv, envv []string) error {
+	if len(programs) == 0 {
+		return fmt.Errorf("executing %s: no seccomp program to install: %w", path, ErrInvalidFilter)
+	}
 	// Refuse a bad program, and convert the strings, before the thread is
 	// filtered, so that no error path runs under the filter.
-	if err := p.validate(); err != nil {
-		return fmt.Errorf("loading seccomp filter: %w", err)
+	for _, p := range programs {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("loading seccomp filter: %w", err)
+		}
 	}
 	for _, list := range [][]string{{path}, argv, envv} {
 		for _, arg := range list {
@@ -123,10 +132,14 @@ func Exec(p Program, path string, argv, envv []string) error {
 		}
 	}
 	runtime.LockOSThread()
-	if err := p.Load(); err != nil {
-		// A failed seccomp(2) leaves the thread as it was.
-		runtime.UnlockOSThread()
-		return err
+	for i, p := range programs {
+		if err := p.Load(); err != nil {
+			if i == 0 {
+				// A failed seccomp(2) leaves the thread as it was.
+				runtime.UnlockOSThread()
+			}
+			return fmt.Errorf("seccomp filter %d of %d: %w", i+1, len(programs), err)
+		}
 	}
 	err := syscall.Exec(path, argv, envv)
 	return fmt.Errorf("executing %s under the seccomp filter: %w", path, err)

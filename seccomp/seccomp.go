@@ -5,13 +5,14 @@
 // confined container, so it is pure Go and imports only the standard library
 // and golang.org/x/sys/unix: no cgo, no libseccomp in the container.
 //
-// The helper reads the Program that podlock-runtime wrote (MarshalBinary) from
-// its read-only mount, then calls Exec, which installs the filter on the
-// calling thread and executes the container's program from that same thread:
+// The helper reads the Programs that podlock-runtime wrote (MarshalBinary)
+// from its read-only mount, then calls Exec, which installs the filters on
+// the calling thread and executes the container's program from that same
+// thread:
 //
 //	var p seccomp.Program
 //	if err := p.UnmarshalBinary(data); err != nil { ... }
-//	err := seccomp.Exec(p, path, argv, os.Environ())
+//	err := seccomp.Exec([]seccomp.Program{p}, path, argv, os.Environ())
 //	// Exec returns only on error; the helper must then exit nonzero.
 //
 // The filter is never synchronised to the other threads of the process

@@ -181,14 +181,31 @@ func TestExec(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "mkdirat: errno 42 on every thread") {
-		t.Fatalf("executed program did not report the filter:\n%s", out)
+	for _, want := range []string{"mkdirat: errno 42 on every thread", "symlinkat: errno 43"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("executed program did not report %q:\n%s", want, out)
+		}
 	}
 }
 
-// execParent runs in a copy of the test binary: it filters mkdirat and
-// executes the test binary again, as podlock-helper executes the container's
-// program.
+// Exec checks every program before it installs the first: a bad one
+// leaves the caller unfiltered, and so does an empty list.
+func TestExecRefusesBeforeFiltering(t *testing.T) {
+	good := seccomp.Program{Filter: errnoFilter(unix.SYS_MKDIRAT, testErrno)}
+	for _, programs := range [][]seccomp.Program{nil, {good, {Filter: []byte{1}}}} {
+		err := seccomp.Exec(programs, "/bin/true", []string{"true"}, nil)
+		if !errors.Is(err, seccomp.ErrInvalidFilter) {
+			t.Errorf("Exec(%d programs): error %v, want ErrInvalidFilter", len(programs), err)
+		}
+	}
+	if err := mkdirErrno(t.TempDir(), "unfiltered"); err != nil {
+		t.Fatalf("mkdirat after a refused Exec: %v", err)
+	}
+}
+
+// execParent runs in a copy of the test binary: it stacks three filters,
+// two on mkdirat and one on symlinkat, and executes the test binary again,
+// as podlock-helper executes the container's program.
 func execParent(dir string) int {
 	if err := sectest.SetNoNewPrivs(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -196,15 +213,20 @@ func execParent(dir string) int {
 	}
 	// no_new_privs is per thread: Exec must run on the thread that has it.
 	runtime.LockOSThread()
-	p := seccomp.Program{Filter: errnoFilter(unix.SYS_MKDIRAT, testErrno)}
+	programs := []seccomp.Program{
+		{Filter: errnoFilter(unix.SYS_MKDIRAT, testErrno-1)},
+		{Filter: errnoFilter(unix.SYS_SYMLINKAT, testErrno+1)},
+		// Loaded last: its errno wins over the first filter's.
+		{Filter: errnoFilter(unix.SYS_MKDIRAT, testErrno)},
+	}
 	env := append(os.Environ(), envExecChild+"="+dir)
-	err := seccomp.Exec(p, os.Args[0], []string{os.Args[0]}, env)
+	err := seccomp.Exec(programs, os.Args[0], []string{os.Args[0]}, env)
 	fmt.Fprintln(os.Stderr, err)
 	return 1
 }
 
-// execChild checks that the program executed by Exec runs under the filter
-// on all of its threads.
+// execChild checks that the program executed by Exec runs under the
+// filters on all of its threads.
 func execChild(dir string) int {
 	errs := make(chan error, 4)
 	for i := range 4 {
@@ -220,5 +242,10 @@ func execChild(dir string) int {
 		}
 	}
 	fmt.Println("mkdirat: errno 42 on every thread")
+	if err := unix.Symlinkat("target", unix.AT_FDCWD, filepath.Join(dir, "link")); err != unix.Errno(testErrno+1) {
+		fmt.Printf("symlinkat: got %v, want errno %d\n", err, testErrno+1)
+		return 1
+	}
+	fmt.Println("symlinkat: errno 43")
 	return 0
 }

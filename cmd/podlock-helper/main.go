@@ -59,9 +59,9 @@ func run() error {
 		}
 		target, rules = binary.Exec, &binary.Rules
 	}
-	var filter *seccomp.Program
-	if policy.Seccomp != "" && self == landlock.HelperPath {
-		if filter, err = readFilter(policy.Seccomp); err != nil {
+	var filters []seccomp.Program
+	if self == landlock.HelperPath {
+		if filters, err = readFilters(policy.Seccomp); err != nil {
 			return err
 		}
 	}
@@ -70,12 +70,26 @@ func run() error {
 			return fmt.Errorf("confining %s: %w", self, err)
 		}
 	}
-	// The filter comes last, right before execve: the helper itself
-	// must not run under a filter written for the program.
-	if filter != nil {
-		return seccomp.Exec(*filter, target, argv, os.Environ())
+	// The filters come last, right before execve: the helper itself
+	// must not run under filters written for the program.
+	if len(filters) > 0 {
+		return seccomp.Exec(filters, target, argv, os.Environ())
 	}
 	return fmt.Errorf("executing %s: %w", target, syscall.Exec(target, argv, os.Environ()))
+}
+
+// readFilters reads the container's seccomp programs, in the order the
+// policy lists them, which is the order they are loaded in.
+func readFilters(names []string) ([]seccomp.Program, error) {
+	var filters []seccomp.Program
+	for _, name := range names {
+		p, err := readFilter(name)
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, *p)
+	}
+	return filters, nil
 }
 
 func readFilter(name string) (*seccomp.Program, error) {

@@ -125,7 +125,9 @@ func (r *reporter) report(ctx context.Context, d audit.Denial) {
 	}
 	profile := "profile " + o.Profile
 	if o.Profile == "" {
-		profile = "SeccompProfile " + o.Seccomp
+		// Without a LandlockProfile, only the namespace binds a
+		// SeccompProfile.
+		profile = "SeccompProfile " + o.NamespaceSeccomp
 	}
 	now := metav1.NewTime(d.Time)
 	event := &corev1.Event{
