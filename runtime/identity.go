@@ -37,8 +37,9 @@ type identity struct {
 	PodUID    string
 	Container string
 	// Profile is the LandlockProfile asked for, Seccomp the SeccompProfile
-	// for every container its LandlockProfile does not bind one to (set by
-	// the controller from a namespace's policy). Either may be empty.
+	// of every container of the pod, on top of any its LandlockProfile
+	// binds (set by the controller from a namespace's policy). Either may
+	// be empty.
 	Profile string
 	Seccomp string
 }

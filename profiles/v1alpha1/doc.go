@@ -30,5 +30,6 @@ const ProfileKey = Group + "/profile"
 
 // SeccompKey is the pod annotation, set by podlock-controller from a
 // namespace's policy, that names the SeccompProfile of every container of
-// the pod that its LandlockProfile does not bind one to.
+// the pod. A SeccompProfile that the pod's LandlockProfile binds to a
+// container stacks on it: both filters hold.
 const SeccompKey = Group + "/seccomp"

@@ -31,7 +31,8 @@ type LandlockProfileSpec struct {
 
 	// SeccompByContainer maps a container name to the SeccompProfile (in
 	// the pod's namespace) or built-in profile that filters its system
-	// calls. The filter is container-wide.
+	// calls. The filter is container-wide, and adds to the SeccompProfile
+	// that the namespace binds to every pod, if any: both hold.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(c, c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",message="container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric",messageExpression="'container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric, not: ' + self.filter(c, !(c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')))[0]"

@@ -23,8 +23,10 @@ import (
 // testStore is the cluster of the unit tests: namespace "team" with
 // LandlockProfile "demo" (binding SeccompProfile "strict", based on
 // "base", to container app and the built-in runtime-default to sidecar),
-// "orphan" (binding the missing "gone"), "dying" (being deleted), and the
-// runtime classes of the runtime-class policy's examples.
+// "orphan" (binding the missing "gone"), "dying" (being deleted); namespace
+// "unbound" binding the missing "nowhere" to its pods, with LandlockProfile
+// "own" binding runtime-default to container app; and the runtime classes
+// of the runtime-class policy's examples.
 func testStore() *MemStore {
 	now := metav1.Now()
 	llp := func(name string, seccomp map[string]v1alpha1.ProfileName) *crd.LandlockProfile {
@@ -52,6 +54,8 @@ func testStore() *MemStore {
 			"team/dying":  dying,
 			"team/learn":  {ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "learn"}, Spec: v1alpha1.LandlockProfileSpec{Mode: v1alpha1.ModeRecord}},
 			"bound/learn": {ObjectMeta: metav1.ObjectMeta{Namespace: "bound", Name: "learn"}, Spec: v1alpha1.LandlockProfileSpec{Mode: v1alpha1.ModeRecord}},
+			"unbound/own": {ObjectMeta: metav1.ObjectMeta{Namespace: "unbound", Name: "own"},
+				Spec: v1alpha1.LandlockProfileSpec{SeccompByContainer: map[string]v1alpha1.ProfileName{"app": "runtime-default"}}},
 		},
 		Seccomp: map[string]*crd.SeccompProfile{
 			"team/strict":  sp("strict", "base"),

@@ -21,9 +21,9 @@ const (
 	// it into ProfileAnnotation, which is what the runtime reads.
 	ProfileLabel      = v1alpha1.ProfileKey
 	ProfileAnnotation = v1alpha1.ProfileKey
-	// SeccompAnnotation names the SeccompProfile of every container that
-	// the pod's LandlockProfile does not bind one to. Only the controller
-	// sets it, from NamespaceSeccompLabel.
+	// SeccompAnnotation names the SeccompProfile of every container of the
+	// pod, on top of any its LandlockProfile binds: both filters hold.
+	// Only the controller sets it, from NamespaceSeccompLabel.
 	SeccompAnnotation = v1alpha1.SeccompKey
 	// NamespaceSeccompLabel, on a namespace, binds a SeccompProfile (of the
 	// namespace, or built-in) to every new pod of the namespace.

@@ -205,6 +205,11 @@ func TestValidatePodCreate(t *testing.T) {
 			want: `namespace "bound" binds SeccompProfile "strict" to its pods (label podlock.kubewarden.io/seccomp-profile), which needs runtimeClassName "podlock", but the pod asks for runtimeClassName "kata": remove spec.runtimeClassName or set it to "podlock"`},
 		{name: "namespace binding to a missing profile", namespace: "unbound", pod: `{}`,
 			want: `SeccompProfile "nowhere", bound to every pod by the namespace label podlock.kubewarden.io/seccomp-profile, does not exist in namespace "unbound"`},
+		// The LandlockProfile's binding adds to the namespace's, which
+		// must exist all the same.
+		{name: "namespace binding to a missing profile, LandlockProfile binding its own", namespace: "unbound",
+			pod:  `{"metadata":{"labels":{"podlock.kubewarden.io/profile":"own"}}}`,
+			want: `SeccompProfile "nowhere", bound to every pod by the namespace label podlock.kubewarden.io/seccomp-profile, does not exist in namespace "unbound"`},
 		{name: "reserved default runtime", cfg: Config{ReservedRuntimes: []string{"runC"}, DefaultRuntimeReserved: true},
 			namespace: "team", pod: `{}`,
 			want: `the default runtime class is reserved (defaultRuntimeReserved): use a runtime class that is not reserved`},

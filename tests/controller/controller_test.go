@@ -308,6 +308,39 @@ func TestController(t *testing.T) {
 		}
 	})
 
+	// The namespace's SeccompProfile is the administrator's: a pod whose
+	// LandlockProfile binds another one to a container runs under both, so
+	// both must exist, and both are in use.
+	t.Run("a namespace's seccomp profile and a LandlockProfile's both hold", func(t *testing.T) {
+		e := e.sub(t)
+		e.namespace("sec-both", labels("podlock.kubewarden.io/seccomp-profile", "admin"))
+		e.createProfile("sec-both", "landlockprofiles", landlockProfile("web", `{"app":"team"}`))
+		pod := podJSON("p", labels("podlock.kubewarden.io/profile", "web"), nil, nil)
+		const adminMissing = `SeccompProfile "admin", bound to every pod by the namespace label podlock.kubewarden.io/seccomp-profile, does not exist in namespace "sec-both"`
+		got := e.refused(http.MethodPost, podsPath("sec-both"), pod)
+		if want := webhookPods + `SeccompProfile "team", bound to container "app" by LandlockProfile "web", does not exist in namespace "sec-both"; ` + adminMissing; got != want {
+			t.Errorf("\n got %s\nwant %s", got, want)
+		}
+		// The LandlockProfile's binding does not stand in for the
+		// namespace's.
+		e.createProfile("sec-both", "seccompprofiles", seccompProfile("team", ""))
+		if got := e.refused(http.MethodPost, podsPath("sec-both"), pod); got != webhookPods+adminMissing {
+			t.Errorf("\n got %s\nwant %s", got, webhookPods+adminMissing)
+		}
+		e.createProfile("sec-both", "seccompprofiles", seccompProfile("admin", ""))
+		p := e.createPod("sec-both", pod)
+		want := labels("podlock.kubewarden.io/profile", "web", "podlock.kubewarden.io/seccomp", "admin")
+		if p.Spec.RuntimeClassName != "podlock" || fmt.Sprint(p.Metadata.Annotations) != fmt.Sprint(want) {
+			t.Errorf("runtimeClassName %q, annotations %v; want podlock and %v", p.Spec.RuntimeClassName, p.Metadata.Annotations, want)
+		}
+		for _, name := range []string{"admin", "team"} {
+			e.waitFor("SeccompProfile "+name+" in use", 30*time.Second, func() (bool, string) {
+				p := e.getProfile("sec-both", "seccompprofiles", name)
+				return p != nil && p.Status.PodsInUse == 1 && len(p.Metadata.Finalizers) == 1, fmt.Sprint(p)
+			})
+		}
+	})
+
 	t.Run("profiles in use are kept until their last pod is gone", func(t *testing.T) {
 		e := e.sub(t)
 		e.namespace("fin", nil)
