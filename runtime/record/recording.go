@@ -295,10 +295,13 @@ func (r *Recording) SeccompSpec(earlier *v1alpha1.SeccompProfileSpec, helper boo
 	helperRules := helpercalls.Rules()
 	if earlier != nil {
 		for _, rule := range earlier.Syscalls {
-			isHelpers := slices.ContainsFunc(helperRules, func(h v1alpha1.SyscallRule) bool { return reflect.DeepEqual(h, rule) })
-			if rule.Action == v1alpha1.ActionAllow && len(rule.Args) == 0 && !isHelpers {
-				names = append(names, rule.Names...)
+			// The recorder writes rules with arguments for the helper
+			// only.
+			if rule.Action != v1alpha1.ActionAllow || len(rule.Args) > 0 ||
+				slices.ContainsFunc(helperRules, func(h v1alpha1.SyscallRule) bool { return reflect.DeepEqual(h, rule) }) {
+				continue
 			}
+			names = append(names, rule.Names...)
 		}
 	}
 	names = append(names, baselineSyscalls...)

@@ -151,7 +151,7 @@ func TestSeccompSpecWithHelper(t *testing.T) {
 	rec := NewRecording()
 	rec.Syscall("read")
 	spec := rec.SeccompSpec(nil, true)
-	if want := append([]v1alpha1.SyscallRule{{}}, helpercalls.Rules()...); len(spec.Syscalls) != len(want) || !reflect.DeepEqual(spec.Syscalls[1:], want[1:]) {
+	if len(spec.Syscalls) == 0 || !reflect.DeepEqual(spec.Syscalls[1:], helpercalls.Rules()) {
 		t.Fatalf("rules %+v, want the calls seen, then the helper's rules", spec.Syscalls)
 	}
 	again := NewRecording().SeccompSpec(&spec, true)
@@ -159,9 +159,9 @@ func TestSeccompSpecWithHelper(t *testing.T) {
 		t.Errorf("merged with itself:\n%+v\nwant\n%+v", again, spec)
 	}
 	seen := again.Syscalls[0].Names
-	for _, helpers := range []string{"clone", "landlock_restrict_self"} {
-		if slices.Contains(seen, helpers) {
-			t.Errorf("the calls seen %q include the helper's %s", seen, helpers)
+	for _, name := range []string{"clone", "landlock_restrict_self"} {
+		if slices.Contains(seen, name) {
+			t.Errorf("the calls seen %q include the helper's %s", seen, name)
 		}
 	}
 	if without := NewRecording().SeccompSpec(&spec, false); len(without.Syscalls) != 1 {

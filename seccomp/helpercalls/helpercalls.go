@@ -104,15 +104,6 @@ func Calls() []Call {
 	return calls
 }
 
-// Names returns the names of the helper's system calls, sorted.
-func Names() []string {
-	var names []string
-	for _, c := range Calls() {
-		names = append(names, c.Name)
-	}
-	return names
-}
-
 // Rules returns SeccompProfile rules that allow the helper's calls and
 // nothing more: one rule for the calls listed by name, then a rule per
 // argument value of the others (one rule each, so that no reader takes
