@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"debug/elf"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -373,4 +374,38 @@ func TestLoadableRefusesFIFO(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Loadable() did not return within a minute: it is blocked on the FIFO")
 	}
+}
+
+// The ELF reader takes hostile bytes: it never panics, and never reads
+// more than its bounds whatever the headers claim.
+func FuzzReadELF(f *testing.F) {
+	t := &testing.T{}
+	for _, s := range []synthELF{
+		{},
+		{interps: []string{"/lib/ld.so", "/etc"}},
+		{needed: []string{"liba.so", "libb.so"}, runpath: "$ORIGIN/lib"},
+	} {
+		f.Add(s.bytes(t))
+	}
+	if data, err := os.ReadFile("/usr/bin/true"); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		img, err := readELF(io.NewSectionReader(bytes.NewReader(data), 0, int64(len(data))))
+		if err != nil {
+			return
+		}
+		if interp, err := img.interp(); err == nil && len(interp) >= unix.PathMax {
+			t.Errorf("interpreter name of %d bytes", len(interp))
+		}
+		needed, runPaths, err := img.dynamic()
+		if err != nil {
+			return
+		}
+		for _, s := range append(needed, runPaths...) {
+			if len(s) >= unix.PathMax {
+				t.Errorf("dynamic string of %d bytes", len(s))
+			}
+		}
+	})
 }
