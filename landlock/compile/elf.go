@@ -30,8 +30,8 @@ type elfImage struct {
 }
 
 const (
-	// maxProgHeaders is the most bytes of program headers the kernel
-	// loads (load_elf_phdrs).
+	// maxProgHeaders bounds the program headers read: the kernel loads
+	// no more than 64 KiB of them (load_elf_phdrs).
 	maxProgHeaders = 65536
 	// maxDynamic bounds the dynamic segment read: a real one holds a few
 	// dozen entries.
@@ -80,7 +80,7 @@ func readELF(r *io.SectionReader) (*elfImage, error) {
 		return nil, fmt.Errorf("program header size %d, want %d", phentsize, progSize)
 	}
 	if n := int(phnum) * progSize; n == 0 || n > maxProgHeaders {
-		return nil, fmt.Errorf("%d program headers, the kernel loads 1 to %d", phnum, maxProgHeaders/progSize)
+		return nil, fmt.Errorf("%d program headers, podlock reads 1 to %d", phnum, maxProgHeaders/progSize)
 	}
 	data, err := img.read(phoff, uint64(phnum)*uint64(progSize))
 	if err != nil {
