@@ -100,6 +100,7 @@ fuzz:
 	for f in FuzzMutatePods FuzzValidatePods FuzzValidateWorkloads; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./profiles/webhook/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime $(FUZZTIME) ./landlock/audit/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadELF$$' -fuzztime $(FUZZTIME) ./landlock/compile/
 
 e2e: deps build tools
 	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 15m ./tests/e2e/ ./tests/internal/cluster/

@@ -84,12 +84,23 @@ func identify(annotations map[string]string) (identity, error) {
 			}
 		}
 	}
-	if err := v1alpha1.ValidateLabel("namespace", id.Namespace); err != nil {
-		return identity{}, err
-	}
 	if id.Container == "" {
 		return identity{}, fmt.Errorf("the container asks for a podlock profile, but has no name: annotation %s (containerd) or %s (CRI-O) is missing",
 			criContainerName, crioContainerName)
+	}
+	// The names end up in file names (recordings, their logs) and in what
+	// podlock-node reports: whatever sets them, they must be what
+	// Kubernetes allows.
+	if err := v1alpha1.ValidateLabel("namespace", id.Namespace); err != nil {
+		return identity{}, fmt.Errorf("annotation %s: %w", keys.namespace, err)
+	}
+	if err := v1alpha1.ValidateLabel("container name", id.Container); err != nil {
+		return identity{}, fmt.Errorf("annotation %s: %w", keys.container, err)
+	}
+	if id.Pod != "" {
+		if err := v1alpha1.ValidateName(id.Pod); err != nil {
+			return identity{}, fmt.Errorf("annotation %s: pod %w", keys.pod, err)
+		}
 	}
 	return id, nil
 }

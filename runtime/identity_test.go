@@ -104,6 +104,51 @@ func TestIdentify(t *testing.T) {
 			wantErr:     v1alpha1.ErrInvalid,
 		},
 		{
+			name:        "namespace with a path separator, named by its key",
+			annotations: with(crio, "io.kubernetes.pod.namespace", "../etc"),
+			errContains: `annotation io.kubernetes.pod.namespace: namespace "../etc" is not a DNS-1123 label`,
+		},
+		{
+			name:        "container name with a path separator",
+			annotations: with(containerd, "io.kubernetes.cri.container-name", "../../app"),
+			errContains: `annotation io.kubernetes.cri.container-name: container name "../../app" is not a DNS-1123 label`,
+		},
+		{
+			name:        "container name with a dot",
+			annotations: with(crio, "io.kubernetes.container.name", "app.log"),
+			errContains: `annotation io.kubernetes.container.name: container name "app.log" is not a DNS-1123 label`,
+		},
+		{
+			name:        "upper-case container name",
+			annotations: with(containerd, "io.kubernetes.cri.container-name", "App"),
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
+			name:        "container name of 64 characters",
+			annotations: with(containerd, "io.kubernetes.cri.container-name", strings.Repeat("a", 64)),
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
+			name:        "container name of 63 characters",
+			annotations: with(containerd, "io.kubernetes.cri.container-name", strings.Repeat("a", 63)),
+			want:        identity{Namespace: "team-a", Pod: "web-0", Container: strings.Repeat("a", 63), Profile: "strict"},
+		},
+		{
+			name:        "pod name with a path separator",
+			annotations: with(containerd, "io.kubernetes.cri.sandbox-name", "web/../0"),
+			errContains: `annotation io.kubernetes.cri.sandbox-name: pod name "web/../0" is not a DNS-1123 subdomain`,
+		},
+		{
+			name:        "pod name with a newline",
+			annotations: with(crio, "io.kubernetes.pod.name", "web\nlevel=error"),
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
+			name:        "dotted pod name",
+			annotations: with(containerd, "io.kubernetes.cri.sandbox-name", "web.v2-0"),
+			want:        identity{Namespace: "team-a", Pod: "web.v2-0", Container: "app", Profile: "strict"},
+		},
+		{
 			name:        "containerd, no container name",
 			annotations: with(containerd, "io.kubernetes.cri.container-name", ""),
 			errContains: "io.kubernetes.cri.container-name",

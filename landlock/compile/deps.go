@@ -8,6 +8,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // libraryDirs are where the dynamic loaders of glibc and musl look when a
@@ -28,6 +30,11 @@ var multiarch = map[elf.Machine]string{
 // maxShebangDepth bounds interpreter chains as the kernel does.
 const maxShebangDepth = 5
 
+// maxLoadable bounds the files one executable may need: real programs load
+// a few hundred libraries at most, and each one costs podlock-runtime an
+// open and a parse.
+const maxLoadable = 4096
+
 // Loadable opens the root filesystem at rootfs (a host path, or a
 // process's /proc/PID/root) and returns what loadable does for p.
 func Loadable(rootfs, p string) ([]string, error) {
@@ -43,17 +50,22 @@ func Loadable(rootfs, p string) ([]string, error) {
 // dynamic loader open to start the executable at p: the file itself, a
 // script's interpreter, the ELF interpreter and the shared libraries,
 // recursively. A binary is useless without them, so a profile never has to
-// list them.
+// list them. Everything read on the way is image content, hostile: only
+// regular files are opened, never blocking, and only what the kernel and
+// the loader read of them is parsed, within fixed bounds.
 func (r *root) loadable(p string) ([]string, error) {
 	seen := map[string]bool{}
 	var files []string
-	add := func(canon string) bool {
+	add := func(canon string) (bool, error) {
 		if seen[canon] {
-			return false
+			return false, nil
+		}
+		if len(files) == maxLoadable {
+			return false, fmt.Errorf("%s needs more than %d files (interpreters and libraries); podlock stops there", p, maxLoadable)
 		}
 		seen[canon] = true
 		files = append(files, canon)
-		return true
+		return true, nil
 	}
 	var walk func(p string, depth int) error
 	walk = func(p string, depth int) error {
@@ -61,16 +73,17 @@ func (r *root) loadable(p string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if !add(e.Target) {
-			return nil
+		if added, err := add(e.Target); !added {
+			return err
 		}
 		f, err := r.readFile(e.Target)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
+		content := f.content()
 		magic := make([]byte, 4)
-		if _, err := io.ReadFull(f, magic); err != nil {
+		if _, err := content.ReadAt(magic, 0); err != nil {
 			return nil // empty or tiny files are nothing the kernel would load
 		}
 		switch {
@@ -78,13 +91,16 @@ func (r *root) loadable(p string) ([]string, error) {
 			if depth >= maxShebangDepth {
 				return fmt.Errorf("%s: too many levels of interpreters", p)
 			}
-			interp, err := shebang(f)
+			interp, err := shebang(content)
 			if err != nil || interp == "" {
 				return err
 			}
-			return walk(interp, depth+1)
+			if err := walk(interp, depth+1); err != nil {
+				return fmt.Errorf("interpreter of %s: %w", p, err)
+			}
+			return nil
 		case string(magic) == elf.ELFMAG:
-			return r.elfDeps(f, e.Target, add)
+			return r.elfDeps(content, e.Target, add)
 		}
 		return nil
 	}
@@ -94,11 +110,10 @@ func (r *root) loadable(p string) ([]string, error) {
 	return files, nil
 }
 
-func shebang(f io.ReadSeeker) (string, error) {
-	if _, err := f.Seek(2, io.SeekStart); err != nil {
-		return "", err
-	}
-	line, err := bufio.NewReader(io.LimitReader(f, 256)).ReadString('\n')
+// shebang returns the interpreter a script's #! line names. The kernel
+// reads no more than the first 256 bytes of the file.
+func shebang(content io.ReaderAt) (string, error) {
+	line, err := bufio.NewReader(io.NewSectionReader(content, 2, 256-2)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
@@ -109,33 +124,39 @@ func shebang(f io.ReadSeeker) (string, error) {
 	return fields[0], nil
 }
 
-func (r *root) elfDeps(f io.ReaderAt, self string, add func(string) bool) error {
-	ef, err := elf.NewFile(f)
+// elfDeps adds the ELF interpreter and the shared libraries of the ELF file
+// self, recursively.
+func (r *root) elfDeps(content *io.SectionReader, self string, add func(string) (bool, error)) error {
+	img, err := readELF(content)
 	if err != nil {
 		return fmt.Errorf("%s: %w", self, err)
 	}
-	defer ef.Close()
-	for _, prog := range ef.Progs {
-		if prog.Type != elf.PT_INTERP {
-			continue
-		}
-		data, err := io.ReadAll(prog.Open())
-		if err != nil {
-			return fmt.Errorf("%s: reading ELF interpreter: %w", self, err)
-		}
-		interp := strings.TrimRight(string(data), "\x00")
+	interp, err := img.interp()
+	if err != nil {
+		return fmt.Errorf("%s: %w", self, err)
+	}
+	if interp != "" {
 		e, err := r.lookup(interp)
 		if err != nil {
 			return fmt.Errorf("%s: ELF interpreter: %w", self, err)
 		}
-		add(e.Target)
-		add("/etc/ld.so.cache")
+		if e.TargetMode&unix.S_IFMT != unix.S_IFREG {
+			return fmt.Errorf("%s: ELF interpreter %s is %s, not a regular file: the kernel would not run the binary", self, interp, fileType(e.TargetMode))
+		}
+		for _, f := range []string{e.Target, "/etc/ld.so.cache"} {
+			if _, err := add(f); err != nil {
+				return err
+			}
+		}
 	}
-	needed, err := ef.DynString(elf.DT_NEEDED)
-	if err != nil || len(needed) == 0 {
-		return nil // static, or no dynamic section to speak of
+	needed, runPaths, err := img.dynamic()
+	if err != nil {
+		return fmt.Errorf("%s: %w", self, err)
 	}
-	dirs := r.searchDirs(ef, self)
+	if len(needed) == 0 {
+		return nil // static
+	}
+	dirs := searchDirs(img.machine, runPaths, self)
 	for _, lib := range needed {
 		libPath, ok := r.findLibrary(lib, dirs)
 		if !ok {
@@ -143,14 +164,17 @@ func (r *root) elfDeps(f io.ReaderAt, self string, add func(string) bool) error 
 			// there is nothing to grant.
 			continue
 		}
-		if !add(libPath) {
+		if added, err := add(libPath); !added {
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		lf, err := r.readFile(libPath)
 		if err != nil {
-			return err
+			return fmt.Errorf("library %s of %s: %w", lib, self, err)
 		}
-		err = r.elfDeps(lf, libPath, add)
+		err = r.elfDeps(lf.content(), libPath, add)
 		lf.Close()
 		if err != nil {
 			return err
@@ -159,21 +183,20 @@ func (r *root) elfDeps(f io.ReaderAt, self string, add func(string) bool) error 
 	return nil
 }
 
-func (r *root) searchDirs(ef *elf.File, self string) []string {
+// searchDirs lists where the loader looks for the libraries of a file:
+// its run paths, then the system's directories.
+func searchDirs(machine elf.Machine, runPaths []string, self string) []string {
 	var dirs []string
-	for _, tag := range []elf.DynTag{elf.DT_RPATH, elf.DT_RUNPATH} {
-		values, _ := ef.DynString(tag)
-		for _, v := range values {
-			for _, d := range strings.Split(v, ":") {
-				d = strings.ReplaceAll(d, "$ORIGIN", path.Dir(self))
-				d = strings.ReplaceAll(d, "${ORIGIN}", path.Dir(self))
-				if path.IsAbs(d) {
-					dirs = append(dirs, d)
-				}
+	for _, v := range runPaths {
+		for _, d := range strings.Split(v, ":") {
+			d = strings.ReplaceAll(d, "$ORIGIN", path.Dir(self))
+			d = strings.ReplaceAll(d, "${ORIGIN}", path.Dir(self))
+			if path.IsAbs(d) {
+				dirs = append(dirs, d)
 			}
 		}
 	}
-	if triplet, ok := multiarch[ef.Machine]; ok {
+	if triplet, ok := multiarch[machine]; ok {
 		dirs = append(dirs, "/lib/"+triplet, "/usr/lib/"+triplet)
 	}
 	return append(dirs, libraryDirs...)

@@ -3,6 +3,7 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strconv"
@@ -124,14 +125,64 @@ func (r *root) lookup(p string) (entry, error) {
 	return e, nil
 }
 
-// readFile opens a file of the root for reading, following symlinks inside
-// the root only.
-func (r *root) readFile(p string) (*os.File, error) {
-	fd, err := r.open(p, unix.O_RDONLY|unix.O_NOCTTY)
+// imageFile is a regular file of the root, open for reading, and its size
+// when it was opened: what podlock parses of it stays within that size even
+// if a running container makes the file grow.
+type imageFile struct {
+	*os.File
+	size int64
+}
+
+// content is what may be read of the file.
+func (f *imageFile) content() *io.SectionReader { return io.NewSectionReader(f.File, 0, f.size) }
+
+// readFile opens a regular file of the root for reading, following symlinks
+// inside the root only. Anything else is an error that names the path and
+// its type: the kernel executes nothing but regular files, opening a FIFO
+// blocks until a writer comes, and opening a device node runs its driver on
+// the host. So the file is first reached through an O_PATH descriptor,
+// which opens nothing, and reopened for reading, without blocking, only
+// once fstat says it is regular: the reopened file is the same inode,
+// whatever the container does to the path meanwhile.
+func (r *root) readFile(p string) (*imageFile, error) {
+	pathFD, err := r.open(p, unix.O_PATH)
 	if err != nil {
 		return nil, err
 	}
-	return os.NewFile(uintptr(fd), p), nil
+	defer unix.Close(pathFD)
+	var st unix.Stat_t
+	if err := unix.Fstat(pathFD, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s is %s, not a regular file: the kernel executes only regular files, and podlock reads nothing else from an image", p, fileType(st.Mode))
+	}
+	// O_NONBLOCK also keeps a lease that a running container holds on
+	// its file from stalling the open.
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pathFD), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return &imageFile{File: os.NewFile(uintptr(fd), p), size: st.Size}, nil
+}
+
+// fileType names the type of a file mode for an error message.
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFLNK:
+		return "a symlink"
+	}
+	return fmt.Sprintf("of type %#o", mode&unix.S_IFMT)
 }
 
 // lookPath finds a program as execve(2) in the container would after a

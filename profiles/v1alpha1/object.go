@@ -12,6 +12,8 @@ type ObjectMeta struct {
 	Namespace string `json:"namespace,omitempty"`
 	// UID tells a re-created object from the one it replaced.
 	UID string `json:"uid,omitempty"`
+	// Annotations carry what a recorded profile says about its recording.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // TypeMeta identifies the kind of a manifest.

@@ -41,7 +41,9 @@ type listener struct {
 
 // Run serves the container until its processes are gone.
 func (a *Agent) Run() error {
-	rec := NewRecording()
+	rec := newRecording(MaxSize, func() {
+		a.Log.Warn("the recording is full: what the container does for the first time from now on is not recorded, and the recorded profile says so", "maxBytes", MaxSize)
+	})
 	obs := newObserver(rec)
 	listeners := make(chan listener)
 	go a.accept(listeners)
@@ -94,6 +96,9 @@ func (a *Agent) finish(rec *Recording, why string, args ...any) error {
 	if rec.changes() == 0 {
 		a.Log.Info(why+"; nothing was recorded, nothing written", args...)
 		return nil
+	}
+	if n := rec.Dropped(); n > 0 {
+		args = append(args, "dropped", n)
 	}
 	a.Log.Info(why+"; writing the recording", args...)
 	return a.Save(rec)

@@ -32,7 +32,20 @@ type observer struct {
 	// filter and executing the container's process, and its calls are
 	// not the container's.
 	runtimes map[fileID]bool
+	// sweepAt is the size of procs at which the threads that are gone
+	// without an exit call (killed by a signal) are forgotten.
+	sweepAt int
 }
+
+// minSweep is the smallest sweepAt: below it, procs stays small whatever
+// the container does.
+const minSweep = 4096
+
+// maxChain bounds the binaries a process's chain holds. Landlock stacks at
+// most 16 domains, one per listed binary along an exec chain, so a recorded
+// profile could not enforce a longer one anyway; a binary beyond it still
+// has its accesses recorded for its ancestors.
+const maxChain = 16
 
 type process struct {
 	chain []string
@@ -46,7 +59,7 @@ type process struct {
 type fileID struct{ dev, ino uint64 }
 
 func newObserver(rec *Recording) *observer {
-	return &observer{rec: rec, procs: map[int]*process{}, runtimes: map[fileID]bool{}}
+	return &observer{rec: rec, procs: map[int]*process{}, runtimes: map[fileID]bool{}, sweepAt: minSweep}
 }
 
 // expect registers the process that runc reports with a new listener: its
@@ -148,6 +161,9 @@ func (o *observer) chain(c call) ([]string, bool) {
 		if parent := o.procs[parentOf(c.pid)]; parent != nil {
 			p.chain = parent.chain
 		}
+		if len(o.procs) >= o.sweepAt {
+			o.sweep()
+		}
 		o.procs[c.pid] = p
 	}
 	exec := c.name == "execve" || c.name == "execveat"
@@ -155,7 +171,7 @@ func (o *observer) chain(c call) ([]string, bool) {
 		if id, ok := executable(c.pid); !ok || o.runtimes[id] {
 			return nil, false
 		}
-		if exe, err := os.Readlink(procPath(c.pid, "exe")); err == nil && !slices.Contains(p.chain, exe) {
+		if exe, err := os.Readlink(procPath(c.pid, "exe")); err == nil && len(p.chain) < maxChain && !slices.Contains(p.chain, exe) {
 			// A new slice: the chain may be shared with the parent's.
 			p.chain = append(slices.Clip(p.chain), exe)
 		}
@@ -170,6 +186,19 @@ func (o *observer) chain(c call) ([]string, bool) {
 		delete(o.procs, c.pid)
 	}
 	return chain, true
+}
+
+// sweep forgets the threads that no longer exist, and sets the size at
+// which to look again to twice what is left, so that a container with many
+// live threads costs a sweep per doubling, not per new thread. o.mu must
+// be held.
+func (o *observer) sweep() {
+	for tid := range o.procs {
+		if err := unix.Access("/proc/"+strconv.Itoa(tid), unix.F_OK); errors.Is(err, unix.ENOENT) {
+			delete(o.procs, tid)
+		}
+	}
+	o.sweepAt = max(minSweep, 2*len(o.procs))
 }
 
 // parentOf returns the thread group leader of a thread, or the parent of a

@@ -3,6 +3,7 @@ package record
 import (
 	byteorder "encoding/binary"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -68,4 +69,49 @@ func TestInetPort(t *testing.T) {
 // nativeFamily starts a socket address: its family, in the host's order.
 func nativeFamily(family uint16) []byte {
 	return byteorder.NativeEndian.AppendUint16(nil, family)
+}
+
+// Threads killed by a signal never call exit: the observer forgets them
+// once procs grows, and keeps the live ones.
+func TestObserverForgetsGoneThreads(t *testing.T) {
+	o := newObserver(NewRecording())
+	live := os.Getpid()
+	o.procs[live] = &process{}
+	for i := range minSweep {
+		o.procs[1<<30+i] = &process{} // above any pid_max
+	}
+	o.chain(call{pid: live, name: "getpid"})
+	if len(o.procs) != minSweep+1 {
+		t.Fatalf("%d threads known before the sweep, want %d", len(o.procs), minSweep+1)
+	}
+	// A new thread (here the test's own, forgotten) triggers the sweep.
+	delete(o.procs, live)
+	o.chain(call{pid: live, name: "getpid"})
+	if len(o.procs) != 1 || o.procs[live] == nil {
+		t.Errorf("%d threads known after the sweep, want only the live one", len(o.procs))
+	}
+	if o.sweepAt != minSweep {
+		t.Errorf("next sweep at %d threads, want %d", o.sweepAt, minSweep)
+	}
+}
+
+// A chain holds at most maxChain binaries.
+func TestObserverBoundsChains(t *testing.T) {
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{maxChain - 1, maxChain} {
+		o := newObserver(NewRecording())
+		chain := make([]string, n)
+		for i := range chain {
+			chain[i] = "/bin/b" + strconv.Itoa(i)
+		}
+		o.procs[os.Getpid()] = &process{chain: chain, stale: true}
+		got, ok := o.chain(call{pid: os.Getpid(), name: "getpid"})
+		want := min(n+1, maxChain)
+		if !ok || len(got) != want {
+			t.Errorf("chain of %d binaries, then %s: %d binaries, want %d", n, self, len(got), want)
+		}
+	}
 }

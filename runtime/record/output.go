@@ -98,6 +98,9 @@ func (o Output) Save(rec *Recording) error {
 	} else {
 		seccomps = append(seccomps, seccomp)
 	}
+	if n := rec.Dropped(); n > 0 {
+		noteIncomplete(&landlock.Metadata, o.Container, n)
+	}
 	if landlock.Spec.SeccompByContainer == nil {
 		landlock.Spec.SeccompByContainer = map[string]v1alpha1.ProfileName{}
 	}
@@ -118,6 +121,28 @@ func (o Output) Save(rec *Recording) error {
 		out.Write(data)
 	}
 	return atomicfile.Write(o.File, out.Bytes(), 0o600)
+}
+
+// IncompleteAnnotation marks a recorded LandlockProfile some of whose
+// recordings were full (see MaxSize): a line per container says how much
+// its last full recording left out.
+const IncompleteAnnotation = v1alpha1.Group + "/recording-incomplete"
+
+func noteIncomplete(meta *v1alpha1.ObjectMeta, container string, dropped int) {
+	prefix := "container " + container + ": "
+	var lines []string
+	for _, line := range strings.Split(meta.Annotations[IncompleteAnnotation], "\n") {
+		if line != "" && !strings.HasPrefix(line, prefix) {
+			lines = append(lines, line)
+		}
+	}
+	lines = append(lines, fmt.Sprintf("%s%d new paths, ports or system calls were left out when the recording reached its limit of %d MiB; the rules miss them",
+		prefix, dropped, MaxSize>>20))
+	slices.Sort(lines)
+	if meta.Annotations == nil {
+		meta.Annotations = map[string]string{}
+	}
+	meta.Annotations[IncompleteAnnotation] = strings.Join(lines, "\n")
 }
 
 // read loads what the file holds, or a fresh LandlockProfile.

@@ -30,12 +30,31 @@ const (
 // Recording collects what the processes of one container did. It is safe
 // for concurrent use: each seccomp listener of the container (the
 // entrypoint's and each exec session's) adds to it.
+//
+// What it holds is chosen by the container, which can make up paths by
+// the million: a recording holds at most maxSize bytes of entries (paths,
+// ports, system calls, binaries), and counts what is new beyond that as
+// dropped, for the recorded profile to say it is incomplete.
 type Recording struct {
 	mu       sync.Mutex
 	news     int // things seen for the first time
 	syscalls map[string]bool
 	binaries map[string]*binary
+	size     int // estimated bytes held by the entries
+	maxSize  int
+	dropped  int
+	// full is called once, when the first entry is dropped.
+	full func()
 }
+
+// MaxSize bounds the memory of a recording: 64 MiB hold about half a
+// million paths of typical length, more than any program uses, and bound
+// what a hostile container can make the agent keep.
+const MaxSize = 64 << 20
+
+// entryCost estimates the memory of an entry besides its name: its slot in
+// a Go map.
+const entryCost = 64
 
 // binary is what the processes started from one binary did, themselves
 // and through the processes they started: Landlock domains stack along
@@ -46,14 +65,44 @@ type binary struct {
 	bind    map[uint16]bool
 }
 
-// NewRecording returns an empty recording.
-func NewRecording() *Recording {
-	return &Recording{syscalls: map[string]bool{}, binaries: map[string]*binary{}}
+// NewRecording returns an empty recording that holds at most MaxSize.
+func NewRecording() *Recording { return newRecording(MaxSize, nil) }
+
+func newRecording(maxSize int, full func()) *Recording {
+	return &Recording{syscalls: map[string]bool{}, binaries: map[string]*binary{}, maxSize: maxSize, full: full}
 }
 
+// admit accounts for a new entry named name, or counts it as dropped when
+// the recording is full. r.mu must be held.
+func (r *Recording) admit(name string) bool {
+	cost := len(name) + entryCost
+	if r.size+cost > r.maxSize {
+		r.dropped++
+		if r.dropped == 1 && r.full != nil {
+			r.full()
+		}
+		return false
+	}
+	r.size += cost
+	r.news++
+	return true
+}
+
+// Dropped counts the entries the recording left out because it was full.
+func (r *Recording) Dropped() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dropped
+}
+
+// binary returns what exe did, or nil when it is new and the recording is
+// full.
 func (r *Recording) binary(exe string) *binary {
 	b := r.binaries[exe]
 	if b == nil {
+		if !r.admit(exe) {
+			return nil
+		}
 		b = newBinary()
 		r.binaries[exe] = b
 	}
@@ -63,9 +112,8 @@ func (r *Recording) binary(exe string) *binary {
 // Syscall records a system call by name.
 func (r *Recording) Syscall(name string) {
 	r.mu.Lock()
-	if !r.syscalls[name] {
+	if !r.syscalls[name] && r.admit(name) {
 		r.syscalls[name] = true
-		r.news++
 	}
 	r.mu.Unlock()
 }
@@ -87,9 +135,16 @@ func (r *Recording) Path(chain []string, p string, a Access) {
 	defer r.mu.Unlock()
 	for _, exe := range chain {
 		b := r.binary(exe)
-		if b.paths[p]|a != b.paths[p] {
+		if b == nil {
+			continue
+		}
+		seen, ok := b.paths[p]
+		switch {
+		case ok && seen|a != seen:
 			b.paths[p] |= a
 			r.news++
+		case !ok && r.admit(p):
+			b.paths[p] = a
 		}
 	}
 }
@@ -108,9 +163,12 @@ func (r *Recording) port(chain []string, port uint16, set func(*binary) map[uint
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, exe := range chain {
-		if ports := set(r.binary(exe)); !ports[port] {
+		b := r.binary(exe)
+		if b == nil {
+			continue
+		}
+		if ports := set(b); !ports[port] && r.admit("") {
 			ports[port] = true
-			r.news++
 		}
 	}
 }

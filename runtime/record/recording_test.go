@@ -1,9 +1,11 @@
 package record
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -250,7 +252,7 @@ func TestOutputMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if landlock.Metadata != (v1alpha1.ObjectMeta{Name: "learned", Namespace: "team-a"}) || landlock.Spec.Mode != "" {
+	if !reflect.DeepEqual(landlock.Metadata, v1alpha1.ObjectMeta{Name: "learned", Namespace: "team-a"}) || landlock.Spec.Mode != "" {
 		t.Errorf("LandlockProfile %+v, mode %q", landlock.Metadata, landlock.Spec.Mode)
 	}
 	for container, want := range map[string]struct {
@@ -339,5 +341,107 @@ func TestSeccompName(t *testing.T) {
 		if len(got) > 253 || v1alpha1.ValidateName(got) != nil {
 			t.Errorf("SeccompName() = %q (%d), want a valid name", got, len(got))
 		}
+	}
+}
+
+// A container can make up paths by the million: the recording keeps what
+// fits in its bound, counts the rest as dropped, and says so once.
+func TestRecordingIsBounded(t *testing.T) {
+	const limit = 1 << 20
+	full := 0
+	rec := newRecording(limit, func() { full++ })
+	app, sh := "/bin/app", "/bin/sh"
+	rec.Path([]string{app}, "/etc/kept", Read)
+	rec.Connect([]string{app}, 80)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n = 100_000
+	long := strings.Repeat("x", 1000)
+	for i := range n {
+		rec.Path([]string{app}, fmt.Sprintf("/tmp/%s/%d", long, i), Read)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// Unbounded, the paths alone would take 100 MB.
+	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 4<<20 {
+		t.Errorf("the heap grew by %d bytes for a recording bound to %d", grown, limit)
+	}
+	if rec.size > limit {
+		t.Errorf("recording holds %d bytes, more than its bound %d", rec.size, limit)
+	}
+	kept := len(rec.binaries[app].paths)
+	if dropped := rec.Dropped(); dropped == 0 || kept+dropped != n+1 {
+		t.Errorf("kept %d paths and dropped %d, want %d in all, some dropped", kept, dropped, n+1)
+	}
+	if full != 1 {
+		t.Errorf("full reported %d times, want once", full)
+	}
+
+	// What is already there still gains accesses; nothing new gets in,
+	// however small, once the last bytes are taken.
+	for port := range uint16(100) {
+		rec.Connect([]string{app}, 1000+port)
+	}
+	dropped := rec.Dropped()
+	rec.Path([]string{app}, "/etc/kept", Write)
+	rec.Connect([]string{app}, 80)
+	if got := rec.binaries[app].paths["/etc/kept"]; got != Read|Write {
+		t.Errorf("/etc/kept: %v, want read and write", got)
+	}
+	rec.Path([]string{sh}, "/etc/passwd", Read)
+	rec.Connect([]string{app}, 443)
+	rec.Syscall("ptrace")
+	if rec.binaries[sh] != nil || rec.binaries[app].connect[443] || rec.syscalls["ptrace"] {
+		t.Error("a new binary, port or system call was added to a full recording")
+	}
+	if got := rec.Dropped(); got != dropped+3 {
+		t.Errorf("dropped %d, want %d", got, dropped+3)
+	}
+	if full != 1 {
+		t.Errorf("full reported %d times, want once", full)
+	}
+}
+
+// A recorded profile says which containers' recordings were full.
+func TestOutputNotesIncompleteRecording(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "learned.yaml")
+	save := func(container string, paths int) {
+		t.Helper()
+		rec := newRecording(10*entryCost, nil)
+		for i := range paths {
+			rec.Path([]string{"/bin/app"}, fmt.Sprintf("/data/%d", i), Read)
+		}
+		out := Output{File: file, Namespace: "team-a", Profile: "learned", Container: container}
+		if err := out.Save(rec); err != nil {
+			t.Fatalf("Save() = %v", err)
+		}
+	}
+	note := func() string {
+		t.Helper()
+		landlock, _, err := Output{File: file}.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return landlock.Metadata.Annotations[IncompleteAnnotation]
+	}
+	save("web", 3)
+	if got := note(); got != "" {
+		t.Errorf("complete recording noted as incomplete: %q", got)
+	}
+	save("web", 20)
+	save("sidecar", 30)
+	want := []string{
+		"container sidecar: 22 new paths, ports or system calls were left out when the recording reached its limit of 64 MiB; the rules miss them",
+		"container web: 12 new paths, ports or system calls were left out when the recording reached its limit of 64 MiB; the rules miss them",
+	}
+	if got := strings.Split(note(), "\n"); !slices.Equal(got, want) {
+		t.Errorf("annotation %s =\n%q\nwant\n%q", IncompleteAnnotation, got, want)
+	}
+	// A later complete recording does not make up for what was left out.
+	save("web", 3)
+	if got := strings.Split(note(), "\n"); !slices.Equal(got, want) {
+		t.Errorf("annotation after a complete recording =\n%q\nwant\n%q", got, want)
 	}
 }

@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -235,6 +236,9 @@ type Runtime struct {
 	// Globals are global flags given before the command, after those
 	// containerd gives.
 	Globals []string
+	// Timeout, when set, kills a command that has not returned by then:
+	// for tests of what must not hang.
+	Timeout time.Duration
 }
 
 // NewRuntime returns a Runtime with a private state root and log file,
@@ -264,7 +268,13 @@ type Result struct {
 func (r *Runtime) Command(args ...string) Result {
 	all := append([]string{"--root", r.Root, "--log", r.Log, "--log-format", "json"}, r.Globals...)
 	all = append(all, args...)
-	cmd := exec.Command(r.Binary, all...)
+	ctx := context.Background()
+	if r.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, r.Binary, all...)
 	cmd.Env = append(os.Environ(), r.Env...)
 	stdout, err := os.CreateTemp("", "podlock-stdout-")
 	if err != nil {
@@ -280,6 +290,9 @@ func (r *Runtime) Command(args ...string) Result {
 	defer stderr.Close()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err = cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s %s did not return within %v: %w", filepath.Base(r.Binary), args[0], r.Timeout, err)
+	}
 	out, _ := os.ReadFile(stdout.Name())
 	errOut, _ := os.ReadFile(stderr.Name())
 	return Result{Stdout: string(out), Stderr: string(errOut), Err: err}
