@@ -88,6 +88,13 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		r.log.Debug("profile does not name the container; not confining it", "profile", id.Profile, "container", id.Container)
 		return nil
 	}
+	mounts, err := b.MountDestinations()
+	if err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	if err := checkPodlockDir(b.Rootfs(), mounts); err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
 	c, err := r.compile(b, id, spec)
 	if err != nil {
 		return fmt.Errorf("%s, %w", id, err)
@@ -154,6 +161,9 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	files := map[string][]byte{filepath.Base(landlock.HelperPath): nil}
 	if files[filepath.Base(landlock.PolicyPath)], err = jsonBytes(c.Policy); err != nil {
 		return err
+	}
+	if size := len(files[filepath.Base(landlock.PolicyPath)]); size > landlock.MaxPolicySize {
+		return fmt.Errorf("the compiled policy is %d bytes, more than the %d the helper reads; list fewer paths (a directory grants everything beneath it)", size, landlock.MaxPolicySize)
 	}
 	if c.seccomp != nil {
 		files[seccompFile] = c.seccomp

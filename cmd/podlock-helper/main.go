@@ -5,7 +5,8 @@
 //
 // It takes no instructions from its arguments or environment, which the pod
 // author controls: what it enforces is in /.podlock/policy.json, written by
-// the runtime and mounted read-only, and which rules apply is decided by
+// the runtime and mounted read-only (it refuses a /.podlock that is not
+// that mount, see landlock.OpenStateDir), and which rules apply is decided by
 // the path it was executed as, which /proc/self/exe reports as the mount
 // point. It never runs a program unconfined: any failure ends it with one
 // line on stderr and exit status 126, as a shell reports a program that
@@ -36,7 +37,12 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("finding which binary was executed: %w", err)
 	}
-	policy, err := landlock.ReadPolicy(landlock.PolicyPath)
+	dir, err := landlock.OpenStateDir()
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	policy, err := dir.ReadPolicy()
 	if err != nil {
 		return err
 	}
@@ -61,7 +67,7 @@ func run() error {
 	}
 	var filter *seccomp.Program
 	if policy.Seccomp != "" && self == landlock.HelperPath {
-		if filter, err = readFilter(policy.Seccomp); err != nil {
+		if filter, err = readFilter(dir, policy.Seccomp); err != nil {
 			return err
 		}
 	}
@@ -78,8 +84,12 @@ func run() error {
 	return fmt.Errorf("executing %s: %w", target, syscall.Exec(target, argv, os.Environ()))
 }
 
-func readFilter(name string) (*seccomp.Program, error) {
-	data, err := os.ReadFile(path.Join(landlock.Dir, path.Base(name)))
+// maxFilterSize bounds a seccomp filter file: the kernel takes at most 4096
+// instructions of 8 bytes.
+const maxFilterSize = 64 << 10
+
+func readFilter(dir *landlock.StateDir, name string) (*seccomp.Program, error) {
+	data, err := dir.ReadFile(path.Base(name), maxFilterSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading seccomp filter: %w", err)
 	}
