@@ -390,3 +390,45 @@ func readSpec(t *testing.T, b *testenv.Bundle) *specs.Spec {
 	}
 	return &spec
 }
+
+// The container sees in /.podlock only what the helper reads: itself, the
+// policy, the seccomp filter and the placeholders of originals. What a
+// retried create and the interposition hook need (the original
+// config.json with the container's whole environment, host paths) stays
+// in the bundle, out of the container.
+func TestPodlockDirHoldsOnlyWhatTheHelperReads(t *testing.T) {
+	e := newEnv(t)
+	e.profile("demo", `
+apiVersion: podlock.kubewarden.io/v1alpha1
+kind: LandlockProfile
+metadata:
+  name: demo
+spec:
+  containerWide:
+    app:
+      readExec: [/bin, /opt/bin]
+  profilesByContainer:
+    app:
+      /opt/bin/id:
+        readOnly: [/etc/passwd]
+  seccompByContainer:
+    app: runtime-default
+`)
+	b := testenv.NewBundle(t, "sh", "-c", "ls -a /.podlock; ls -a /.podlock/orig; /opt/bin/id -u").Annotate("default", "app", "demo")
+	b.Write(t)
+	res := e.rt.Run(b, "contents")
+	if res.Err != nil {
+		t.Fatalf("run: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(t))
+	}
+	wantLines(t, "stdout", res.Stdout, []string{
+		".", "..", "helper", "orig", "policy.json", "seccomp.bpf",
+		".", "..", "0",
+		"0",
+	})
+	wantLines(t, "stderr", res.Stderr, nil)
+	for _, dir := range []string{"podlock", "podlock.host"} {
+		if _, err := os.Stat(filepath.Join(b.Dir, dir)); err != nil {
+			t.Errorf("bundle: %v", err)
+		}
+	}
+}
