@@ -16,17 +16,18 @@ const seccompFile = "seccomp.bpf"
 
 // helperSyscalls are the system calls podlock-helper makes when it starts
 // a listed binary under the container's filter, which it loaded when it
-// started the entrypoint: those of the Go runtime's start, of reading the
-// policy and of Landlock, as strace shows them, and the exits and writes
-// of its error path.
+// started the entrypoint: those of the Go runtime's start, of checking
+// and reading /.podlock (openat2, statx, fstatfs) and the rule paths, and
+// of Landlock, as strace shows them, and the exits and writes of its
+// error path.
 var helperSyscalls = []string{
 	"arch_prctl", "clone", "clone3", "close", "epoll_create1", "epoll_ctl", "epoll_pwait",
-	"eventfd2", "execve", "exit", "exit_group", "fcntl", "fstat", "futex", "getpid",
-	"getrandom", "gettid", "landlock_add_rule", "landlock_create_ruleset",
+	"eventfd2", "execve", "exit", "exit_group", "fcntl", "fstat", "fstatfs", "futex",
+	"getpid", "getrandom", "gettid", "landlock_add_rule", "landlock_create_ruleset",
 	"landlock_restrict_self", "madvise", "mmap", "munmap", "nanosleep", "newfstatat",
-	"openat", "prctl", "prlimit64", "read", "readlinkat", "rt_sigaction",
+	"openat", "openat2", "prctl", "prlimit64", "read", "readlinkat", "rt_sigaction",
 	"rt_sigprocmask", "rt_sigreturn", "sched_getaffinity", "sched_yield", "sigaltstack",
-	"tgkill", "write",
+	"statx", "tgkill", "write",
 }
 
 // compileSeccomp resolves a SeccompProfile (built-in, or of the pod's

@@ -72,8 +72,12 @@ func run() error {
 		}
 	}
 	if rules != nil {
-		if err := rules.Restrict(policy.ABI, policy.BestEffort); err != nil {
+		leftOut, err := rules.Restrict(policy.ABI, policy.BestEffort)
+		if err != nil {
 			return fmt.Errorf("confining %s: %w", self, err)
+		}
+		for _, e := range leftOut {
+			fmt.Fprintf(os.Stderr, "podlock-helper: %v\n", e)
 		}
 	}
 	// The filter comes last, right before execve: the helper itself
