@@ -6,11 +6,11 @@
 // It takes no instructions from its arguments or environment, which the pod
 // author controls: what it enforces is in /.podlock/policy.json, written by
 // the runtime and mounted read-only (it refuses a /.podlock that is not
-// that mount, see landlock.OpenStateDir), and which rules apply is decided by
-// the path it was executed as, which /proc/self/exe reports as the mount
-// point. It never runs a program unconfined: any failure ends it with one
-// line on stderr and exit status 126, as a shell reports a program that
-// cannot be executed.
+// that mount, see landlock.OpenStateDir), and which rules apply is decided
+// by the path it was executed as, which /proc/self/exe reports as the
+// mount point (see executedAs). It never runs a program unconfined: any
+// failure ends it with one line on stderr and exit status 126, as a shell
+// reports a program that cannot be executed.
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path"
+	"strings"
 	"syscall"
 
 	"github.com/kubewarden/podlock/landlock"
@@ -33,9 +34,9 @@ func main() {
 }
 
 func run() error {
-	self, err := os.Readlink("/proc/self/exe")
+	self, err := executedAs()
 	if err != nil {
-		return fmt.Errorf("finding which binary was executed: %w", err)
+		return err
 	}
 	dir, err := landlock.OpenStateDir()
 	if err != nil {
@@ -102,4 +103,22 @@ func readFilter(dir *landlock.StateDir, name string) (*seccomp.Program, error) {
 		return nil, fmt.Errorf("reading seccomp filter %s: %w", name, err)
 	}
 	return &p, nil
+}
+
+// deletedSuffix is what the kernel appends to a path in /proc when the file
+// it names has been unlinked.
+const deletedSuffix = " (deleted)"
+
+// executedAs returns the path the helper was executed as: its mount point,
+// which is the listed binary it covers, or landlock.HelperPath. When the
+// node's helper is upgraded (replaced by rename) while the container
+// runs, its mounts keep the old file, now unlinked, and /proc/self/exe
+// reports the mount point with deletedSuffix. Profile validation refuses
+// binary names that end with it, so that stripping it is unambiguous.
+func executedAs() (string, error) {
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return "", fmt.Errorf("finding which binary was executed: %w", err)
+	}
+	return strings.TrimSuffix(self, deletedSuffix), nil
 }
