@@ -119,12 +119,17 @@ func (p *Policy) Wraps() bool {
 	return p.Container != nil || len(p.Seccomp) > 0
 }
 
-// ReadPolicy reads a policy file.
+// ReadPolicy reads a policy file on the host, where podlock-runtime wrote
+// it. The helper reads its policy with StateDir.ReadPolicy instead.
 func ReadPolicy(file string) (*Policy, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}
+	return parsePolicy(data, file)
+}
+
+func parsePolicy(data []byte, file string) (*Policy, error) {
 	var p Policy
 	if err := json.Unmarshal(data, &p); err != nil {
 		return nil, fmt.Errorf("parsing policy %s: %w", file, err)

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	golandlock "github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
 )
 
 // ErrUnsupported means the kernel cannot enforce what the policy asks for.
@@ -26,19 +29,21 @@ func KernelABI() int {
 // Restrict confines the calling process, and every process it later
 // starts, to the ruleset. It never fails open: unless bestEffort is set, a
 // kernel older than abi is an error, and so is a Landlock call that the
-// container's own seccomp filter refuses.
-func (r *Ruleset) Restrict(abi int, bestEffort bool) error {
+// container's own seccomp filter refuses. It returns the rule paths it
+// left out because they lead through a symlink out of its directory (see
+// openRulePath): they grant nothing, and the caller should say so.
+func (r *Ruleset) Restrict(abi int, bestEffort bool) (leftOut []error, err error) {
 	// Best effort enforces what an older kernel supports, but a kernel
 	// without Landlock supports nothing, and nothing is not confinement.
 	if have := KernelABI(); have < abi && !bestEffort || have == 0 {
-		return fmt.Errorf("kernel Landlock ABI is %d, the policy needs %d: %w", have, abi, ErrUnsupported)
+		return nil, fmt.Errorf("kernel Landlock ABI is %d, the policy needs %d: %w", have, abi, ErrUnsupported)
 	}
 	if abi < r.ABI() || abi > MaxABI {
-		return fmt.Errorf("policy asks for Landlock ABI %d, its rules need %d to %d: %w", abi, r.ABI(), MaxABI, ErrUnsupported)
+		return nil, fmt.Errorf("policy asks for Landlock ABI %d, its rules need %d to %d: %w", abi, r.ABI(), MaxABI, ErrUnsupported)
 	}
 	cfg, err := r.config()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if bestEffort {
 		cfg = cfg.BestEffort()
@@ -49,17 +54,14 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) error {
 		// access decision, so older kernels simply go without.
 		cfg = cfg.EnableLoggingForSubprocesses()
 	}
-	var rules []golandlock.Rule
-	for _, rule := range r.Rules {
-		for _, p := range rule.Paths {
-			access := rule.Access
-			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-				access &= fileAccess
-			}
-			// A path that does not exist grants nothing, which is the
-			// safe direction: skip it rather than fail the container.
-			rules = append(rules, golandlock.PathAccess(golandlock.AccessFSSet(access), p).IgnoreIfMissing())
+	rules, opened, leftOut, err := r.pathRules()
+	defer func() {
+		for _, f := range opened {
+			f.Close()
 		}
+	}()
+	if err != nil {
+		return nil, err
 	}
 	if r.Network != nil {
 		for _, p := range r.Network.BindTCP {
@@ -70,9 +72,103 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) error {
 		}
 	}
 	if err := cfg.Restrict(rules...); err != nil {
-		return fmt.Errorf("applying Landlock ruleset: %w", err)
+		return nil, fmt.Errorf("applying Landlock ruleset: %w", err)
 	}
-	return nil
+	return leftOut, nil
+}
+
+// pathRules opens every rule path and grants its access on exactly the
+// file opened. go-landlock takes paths, not file descriptors: each rule
+// names /proc/self/fd/N, a magic link to the open file, which go-landlock
+// opens again; the files must stay open until the ruleset is built.
+func (r *Ruleset) pathRules() (rules []golandlock.Rule, opened []*os.File, leftOut []error, err error) {
+	for _, rule := range r.Rules {
+		for _, p := range rule.Paths {
+			f, err := openRulePath(p)
+			switch {
+			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+				// A path that does not exist grants nothing, which is
+				// the safe direction: skip it rather than fail the
+				// container.
+				continue
+			case errors.Is(err, errSymlinkOut):
+				leftOut = append(leftOut, fmt.Errorf("rule path %s left out: %w", p, err))
+				continue
+			case err != nil:
+				return nil, opened, nil, fmt.Errorf("opening rule path %s: %w", p, err)
+			}
+			opened = append(opened, f)
+			var st unix.Stat_t
+			if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+				return nil, opened, nil, fmt.Errorf("opening rule path %s: %w", p, err)
+			}
+			access := rule.Access
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				access &= fileAccess
+			}
+			rules = append(rules, golandlock.PathAccess(golandlock.AccessFSSet(access), "/proc/self/fd/"+strconv.Itoa(int(f.Fd()))))
+		}
+	}
+	return rules, opened, leftOut, nil
+}
+
+// errSymlinkOut means a rule path leads through a symlink that does not
+// resolve beneath its own directory.
+var errSymlinkOut = errors.New("it goes through a symlink that leads out of its directory")
+
+// openRulePath opens p (O_PATH), one component at a time, following only
+// symlinks that resolve beneath their own directory. The runtime wrote
+// rule paths with the image's symlinks resolved (see landlock/compile), so
+// a symlink met here that points elsewhere was put there since, by
+// whoever may write that directory, and following it would grant the
+// rule on anything, / included. Symlinks that stay beneath their
+// directory can only name what that directory already holds: they are
+// how Kubernetes builds configMap, secret and projected volumes (key ->
+// ..data/key), and what /proc/self is.
+func openRulePath(p string) (*os.File, error) {
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range strings.Split(p, "/") {
+		if name == "" {
+			continue
+		}
+		next, err := openComponent(fd, name)
+		unix.Close(fd)
+		if err != nil {
+			return nil, err
+		}
+		fd = next
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+func openComponent(dir int, name string) (int, error) {
+	fd, err := unix.Openat2(dir, name, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		return fd, nil
+	}
+	unix.Close(fd)
+	fd, err = unix.Openat2(dir, name, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ELOOP) {
+		return -1, errSymlinkOut
+	}
+	return fd, err
 }
 
 // config restricts the filesystem rights of ABI 3 whatever the kernel:

@@ -28,6 +28,11 @@ const interposerName = "podlock-interpose"
 // read-only at landlock.Dir, and goes away with the bundle.
 const stateDirName = "podlock"
 
+// hostStateDirName is podlock's directory in the bundle that stays on the
+// host: what a retried create and the interposition hook need, which
+// names host paths and holds the container's whole environment.
+const hostStateDirName = "podlock.host"
+
 // prepareCreate confines the container of a create or run command by
 // rewriting its bundle, or leaves the bundle untouched when the container
 // asks for no profile or its profile does not name it.
@@ -86,6 +91,13 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		r.log.Debug("profile does not name the container; not confining it", "profile", id.Profile, "container", id.Container)
 		return nil
 	}
+	mounts, err := b.MountDestinations()
+	if err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	if err := checkPodlockDir(b.Rootfs(), mounts); err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
 	c, err := r.compile(b, id, spec)
 	if err != nil {
 		return fmt.Errorf("%s, %w", id, err)
@@ -139,9 +151,11 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	if err != nil {
 		return err
 	}
-	state := filepath.Join(b.Dir, stateDirName)
-	if err := os.RemoveAll(state); err != nil {
-		return fmt.Errorf("clearing %s: %w", state, err)
+	state, hostState := filepath.Join(b.Dir, stateDirName), filepath.Join(b.Dir, hostStateDirName)
+	for _, dir := range []string{state, hostState} {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("clearing %s: %w", dir, err)
+		}
 	}
 	// Readable by every user: the helper runs as the container's user.
 	if err := os.MkdirAll(filepath.Join(state, filepath.Base(landlock.OriginalsDir)), 0o755); err != nil {
@@ -150,6 +164,9 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	files := map[string][]byte{filepath.Base(landlock.HelperPath): nil}
 	if files[filepath.Base(landlock.PolicyPath)], err = jsonBytes(c.Policy); err != nil {
 		return err
+	}
+	if size := len(files[filepath.Base(landlock.PolicyPath)]); size > landlock.MaxPolicySize {
+		return fmt.Errorf("the compiled policy is %d bytes, more than the %d the helper reads; list fewer paths (a directory grants everything beneath it)", size, landlock.MaxPolicySize)
 	}
 	maps.Copy(files, c.seccomp)
 	var plan *interpose.Plan
@@ -175,7 +192,10 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 		return err
 	}
 	if plan != nil {
-		planFile := filepath.Join(state, "interpose.json")
+		if err := os.Mkdir(hostState, 0o700); err != nil {
+			return fmt.Errorf("writing podlock state: %w", err)
+		}
+		planFile := filepath.Join(hostState, "interpose.json")
 		if err := plan.Write(planFile); err != nil {
 			return fmt.Errorf("writing podlock state: %w", err)
 		}
@@ -212,8 +232,8 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 // start again from the original config.json, written, rather than change
 // the changed config twice.
 func saveOriginal(b *bundle.Bundle, written []byte) error {
-	state := filepath.Join(b.Dir, stateDirName)
-	if err := os.MkdirAll(state, 0o755); err != nil {
+	state := filepath.Join(b.Dir, hostStateDirName)
+	if err := os.MkdirAll(state, 0o700); err != nil {
 		return fmt.Errorf("writing podlock state: %w", err)
 	}
 	sum := sha256.Sum256(written)
@@ -226,7 +246,7 @@ func saveOriginal(b *bundle.Bundle, written []byte) error {
 	return nil
 }
 
-// Files of the podlock state directory that let a bundle be created twice.
+// Files of the host state directory that let a bundle be created twice.
 const (
 	originalConfig = "config.orig.json"
 	writtenSum     = "config.sha256"
@@ -237,7 +257,7 @@ const (
 // create retried on the same bundle. A config.json changed since is taken
 // as it is.
 func restoreOriginal(b *bundle.Bundle) error {
-	state := filepath.Join(b.Dir, stateDirName)
+	state := filepath.Join(b.Dir, hostStateDirName)
 	want, err := os.ReadFile(filepath.Join(state, writtenSum))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

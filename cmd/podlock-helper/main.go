@@ -5,11 +5,12 @@
 //
 // It takes no instructions from its arguments or environment, which the pod
 // author controls: what it enforces is in /.podlock/policy.json, written by
-// the runtime and mounted read-only, and which rules apply is decided by
-// the path it was executed as, which /proc/self/exe reports as the mount
-// point. It never runs a program unconfined: any failure ends it with one
-// line on stderr and exit status 126, as a shell reports a program that
-// cannot be executed.
+// the runtime and mounted read-only (it refuses a /.podlock that is not
+// that mount, see landlock.OpenStateDir), and which rules apply is decided
+// by the path it was executed as, which /proc/self/exe reports as the
+// mount point (see executedAs). It never runs a program unconfined: any
+// failure ends it with one line on stderr and exit status 126, as a shell
+// reports a program that cannot be executed.
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path"
+	"strings"
 	"syscall"
 
 	"github.com/kubewarden/podlock/landlock"
@@ -32,11 +34,16 @@ func main() {
 }
 
 func run() error {
-	self, err := os.Readlink("/proc/self/exe")
+	self, err := executedAs()
 	if err != nil {
-		return fmt.Errorf("finding which binary was executed: %w", err)
+		return err
 	}
-	policy, err := landlock.ReadPolicy(landlock.PolicyPath)
+	dir, err := landlock.OpenStateDir()
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	policy, err := dir.ReadPolicy()
 	if err != nil {
 		return err
 	}
@@ -61,13 +68,17 @@ func run() error {
 	}
 	var filters []seccomp.Program
 	if self == landlock.HelperPath {
-		if filters, err = readFilters(policy.Seccomp); err != nil {
+		if filters, err = readFilters(dir, policy.Seccomp); err != nil {
 			return err
 		}
 	}
 	if rules != nil {
-		if err := rules.Restrict(policy.ABI, policy.BestEffort); err != nil {
+		leftOut, err := rules.Restrict(policy.ABI, policy.BestEffort)
+		if err != nil {
 			return fmt.Errorf("confining %s: %w", self, err)
+		}
+		for _, e := range leftOut {
+			fmt.Fprintf(os.Stderr, "podlock-helper: %v\n", e)
 		}
 	}
 	// The filters come last, right before execve: the helper itself
@@ -80,10 +91,10 @@ func run() error {
 
 // readFilters reads the container's seccomp programs, in the order the
 // policy lists them, which is the order they are loaded in.
-func readFilters(names []string) ([]seccomp.Program, error) {
+func readFilters(dir *landlock.StateDir, names []string) ([]seccomp.Program, error) {
 	var filters []seccomp.Program
 	for _, name := range names {
-		p, err := readFilter(name)
+		p, err := readFilter(dir, name)
 		if err != nil {
 			return nil, err
 		}
@@ -92,8 +103,12 @@ func readFilters(names []string) ([]seccomp.Program, error) {
 	return filters, nil
 }
 
-func readFilter(name string) (*seccomp.Program, error) {
-	data, err := os.ReadFile(path.Join(landlock.Dir, path.Base(name)))
+// maxFilterSize bounds a seccomp filter file: the kernel takes at most 4096
+// instructions of 8 bytes.
+const maxFilterSize = 64 << 10
+
+func readFilter(dir *landlock.StateDir, name string) (*seccomp.Program, error) {
+	data, err := dir.ReadFile(path.Base(name), maxFilterSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading seccomp filter: %w", err)
 	}
@@ -102,4 +117,22 @@ func readFilter(name string) (*seccomp.Program, error) {
 		return nil, fmt.Errorf("reading seccomp filter %s: %w", name, err)
 	}
 	return &p, nil
+}
+
+// deletedSuffix is what the kernel appends to a path in /proc when the file
+// it names has been unlinked.
+const deletedSuffix = " (deleted)"
+
+// executedAs returns the path the helper was executed as: its mount point,
+// which is the listed binary it covers, or landlock.HelperPath. When the
+// node's helper is upgraded (replaced by rename) while the container
+// runs, its mounts keep the old file, now unlinked, and /proc/self/exe
+// reports the mount point with deletedSuffix. Profile validation refuses
+// binary names that end with it, so that stripping it is unambiguous.
+func executedAs() (string, error) {
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return "", fmt.Errorf("finding which binary was executed: %w", err)
+	}
+	return strings.TrimSuffix(self, deletedSuffix), nil
 }

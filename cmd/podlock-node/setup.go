@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -74,16 +75,11 @@ type setup struct {
 func (s setup) host(p string) string { return filepath.Join(s.hostRoot, p) }
 
 func (s setup) run() error {
+	if err := os.MkdirAll(s.host(s.binDir), 0o755); err != nil {
+		return err
+	}
 	for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
-		data, err := os.ReadFile(filepath.Join(s.sourceDir, name))
-		if err != nil {
-			return fmt.Errorf("reading %s to install: %w", name, err)
-		}
-		if err := os.MkdirAll(s.host(s.binDir), 0o755); err != nil {
-			return err
-		}
-		// Atomic: containerd may be executing the old binary right now.
-		if err := atomicfile.Write(s.host(filepath.Join(s.binDir, name)), data, 0o755); err != nil {
+		if err := installBinary(filepath.Join(s.sourceDir, name), s.host(filepath.Join(s.binDir, name))); err != nil {
 			return fmt.Errorf("installing %s: %w", name, err)
 		}
 	}
@@ -128,4 +124,24 @@ func (s setup) run() error {
 	}
 	fmt.Printf("installed podlock-runtime, podlock-helper and podlock-interpose in %s, configuration in %s\n", s.binDir, s.configDir)
 	return nil
+}
+
+// installBinary copies a binary to the host unless the host already has
+// exactly that file. Running confined containers hold the helper through
+// bind mounts of its inode: rewriting it, even unchanged, would leave them
+// on an unlinked file for nothing. A changed binary replaces the old one
+// by rename (containerd may be executing it right now); the containers
+// keep the old helper, which the helper is built to survive.
+func installBinary(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("reading it to install: %w", err)
+	}
+	const mode = 0o755
+	current, err := os.ReadFile(to)
+	if err == nil && bytes.Equal(current, data) {
+		// Same inode whatever its mode was.
+		return os.Chmod(to, mode)
+	}
+	return atomicfile.Write(to, data, mode)
 }

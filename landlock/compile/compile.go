@@ -164,14 +164,26 @@ func (r *root) rules(profile v1alpha1.AccessRules, binary string) (landlock.Rule
 			rs.Scoped = append(rs.Scoped, landlock.ScopeSignal)
 		}
 	}
-	for _, rule := range []landlock.Rule{
-		{Access: landlock.ReadOnly, Paths: profile.ReadOnly},
-		{Access: landlock.ReadWrite, Paths: profile.ReadWrite},
-		{Access: landlock.ReadExec, Paths: append(implicit, profile.ReadExec...)},
-		{Access: landlock.ReadWriteExec, Paths: profile.ReadWriteExec},
+	for _, rule := range []struct {
+		access   landlock.Access
+		implicit []string
+		paths    []string
+	}{
+		{landlock.ReadOnly, nil, profile.ReadOnly},
+		{landlock.ReadWrite, nil, profile.ReadWrite},
+		{landlock.ReadExec, implicit, profile.ReadExec},
+		{landlock.ReadWriteExec, nil, profile.ReadWriteExec},
 	} {
-		if len(rule.Paths) > 0 {
-			rs.Rules = append(rs.Rules, rule)
+		paths := rule.implicit
+		for _, p := range rule.paths {
+			canon, err := r.canonical(p)
+			if err != nil {
+				return landlock.Ruleset{}, fmt.Errorf("resolving %s in the image: %w", p, err)
+			}
+			paths = append(paths, canon)
+		}
+		if len(paths) > 0 {
+			rs.Rules = append(rs.Rules, landlock.Rule{Access: rule.access, Paths: paths})
 		}
 	}
 	return rs, nil

@@ -303,6 +303,45 @@ func TestCompileRules(t *testing.T) {
 	}
 }
 
+// Rule paths are written as the running container will see them, with the
+// image's symlinks resolved inside the rootfs as far as the path exists,
+// because the helper will not follow a symlink out of its directory.
+func TestCompileCanonicalRulePaths(t *testing.T) {
+	root := busyboxRoot(t,
+		node{path: "/var/run", link: "../run"},
+		node{path: "/run/", mode: 0o755},
+		node{path: "/etc/mtab", link: "../proc/self/mounts"},
+		node{path: "/data/escape", link: "../../../../etc"},
+		node{path: "/data/dangling", link: "/nowhere/at/all"},
+		node{path: "/data/loop", link: "loop"},
+	)
+	for _, tc := range []struct{ path, want string }{
+		{"/usr/bin", "/bin"},
+		{"/usr/bin/cat", "/bin/cat"},
+		{"/bin/sh", "/bin/busybox"},
+		{"/var/run/secrets/token", "/run/secrets/token"},
+		{"/etc/mtab", "/proc/self/mounts"},
+		{"/data/escape/passwd", "/etc/passwd"},
+		{"/data/dangling", "/nowhere/at/all"},
+		{"/data/dangling/x", "/nowhere/at/all/x"},
+		{"/data/loop/x", "/data/loop/x"},
+		{"/volume/file", "/volume/file"},
+		{"/bin/cat/x", "/bin/cat/x"},
+		{"/", "/"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			spec := profile("app", map[string]v1alpha1.AccessRules{"/bin/sh": {ReadOnly: []string{tc.path}}})
+			res, err := Compile(spec, Container{Name: "app", Rootfs: root}, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Policy.Binaries["/bin/sh"].Rules.Rules[0]; !slices.Equal(got.Paths, []string{tc.want}) {
+				t.Errorf("readOnly %q, want [%q]", got.Paths, tc.want)
+			}
+		})
+	}
+}
+
 func TestCompileOtherContainers(t *testing.T) {
 	root := busyboxRoot(t)
 	spec := &v1alpha1.LandlockProfileSpec{

@@ -60,6 +60,7 @@ const (
 // +kubebuilder:validation:MinProperties=1
 // +kubebuilder:validation:MaxProperties=64
 // +kubebuilder:validation:XValidation:rule="self.all(b, b.matches('^(/|(/([^/.][^/]*|[.][^/.][^/]*|[.][.][^/]+))+)$'))",message="binaries must be absolute, clean paths (no '.', '..' or '//' components, no trailing '/')"
+// +kubebuilder:validation:XValidation:rule="self.all(b, !b.endsWith(' (deleted)'))",message="binary names must not end in ' (deleted)', which the kernel appends to the path of a replaced executable"
 type BinaryRules map[string]AccessRules
 
 // ProfileName names a profile: a DNS-1123 subdomain.

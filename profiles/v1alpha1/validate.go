@@ -85,6 +85,9 @@ func (s *LandlockProfileSpec) Validate() error {
 			if err := validatePath(binary); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", bfield, err))
 			}
+			if strings.HasSuffix(binary, deletedSuffix) {
+				errs = append(errs, fmt.Errorf("%s: binary names must not end in %q, which the kernel appends to the path of a replaced executable: %w", bfield, deletedSuffix, ErrInvalid))
+			}
 			errs = append(errs, binaries[binary].validate(bfield)...)
 		}
 	}
@@ -138,6 +141,12 @@ func (r AccessRules) validate(field string) []error {
 	}
 	return errs
 }
+
+// deletedSuffix is what the kernel appends to /proc/self/exe when the
+// executable has been replaced. The helper strips it to identify itself
+// after an upgrade of the node's helper (see cmd/podlock-helper), which
+// is unambiguous only while no binary is named with it.
+const deletedSuffix = " (deleted)"
 
 // validatePath accepts absolute, clean paths only: rules are applied inside
 // the container, where a relative path would depend on the working directory

@@ -168,6 +168,11 @@ func TestLandlockProfileSpecValidate(t *testing.T) {
 			errs: []string{`spec.profilesByContainer[app][bin/sh]: path "bin/sh" is not absolute`},
 		},
 		{
+			name: "binary named like a replaced executable",
+			spec: LandlockProfileSpec{ProfilesByContainer: map[string]BinaryRules{"app": {"/bin/sh (deleted)": {}}}},
+			errs: []string{`spec.profilesByContainer[app][/bin/sh (deleted)]: binary names must not end in " (deleted)"`},
+		},
+		{
 			name: "binary path with ..",
 			spec: LandlockProfileSpec{ProfilesByContainer: map[string]BinaryRules{"app": {"/bin/../sh": {}}}},
 			errs: []string{`spec.profilesByContainer[app][/bin/../sh]: path "/bin/../sh" is not clean`},

@@ -97,6 +97,25 @@ func (b *Bundle) Annotations() map[string]string { return b.view.Annotations }
 // Process returns the container's process, or nil when it has none.
 func (b *Bundle) Process() *Process { return b.view.Process }
 
+// MountDestinations returns where the spec's mounts go in the container,
+// as written: runc resolves them through the rootfs's symlinks. They are
+// decoded only here, for the containers podlock confines.
+func (b *Bundle) MountDestinations() ([]string, error) {
+	var v struct {
+		Mounts []struct {
+			Destination string `json:"destination"`
+		} `json:"mounts"`
+	}
+	if err := json.Unmarshal(b.raw, &v); err != nil {
+		return nil, fmt.Errorf("parsing the mounts of %s: %w", ConfigName, err)
+	}
+	dests := make([]string, len(v.Mounts))
+	for i, m := range v.Mounts {
+		dests[i] = m.Destination
+	}
+	return dests, nil
+}
+
 // Rootfs returns the host path of the container's root filesystem.
 func (b *Bundle) Rootfs() string {
 	if b.view.Root == nil || b.view.Root.Path == "" {

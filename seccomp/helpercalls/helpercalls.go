@@ -12,7 +12,8 @@
 //
 // The list is what `strace -f` shows of the helper (Go 1.26, Linux 6.18,
 // amd64): the Go runtime's start (memory, signals, threads, the
-// container-aware GOMAXPROCS), reading the policy, Landlock (go-landlock
+// container-aware GOMAXPROCS), checking /.podlock and reading the policy (openat2, statx, fstatfs),
+// Landlock (go-landlock
 // applies it to every thread, signalling each), the execve of the program,
 // and the write and exit_group of its error path.
 package helpercalls
@@ -72,6 +73,7 @@ func Calls() []Call {
 		{Name: "exit_group"},
 		{Name: "fcntl", Arg: 1, Values: []uint64{unix.F_GETFD, unix.F_GETFL, unix.F_SETFL}},
 		{Name: "fstat"},
+		{Name: "fstatfs"},
 		{Name: "futex", Arg: 1, Values: []uint64{futexWaitPrivate, futexWakePrivate}},
 		{Name: "getpid"},
 		{Name: "gettid"},
@@ -82,7 +84,8 @@ func Calls() []Call {
 		{Name: "mmap", Arg: 2, Values: []uint64{unix.PROT_NONE, unix.PROT_READ | unix.PROT_WRITE}},
 		{Name: "nanosleep"},
 		{Name: "newfstatat"},
-		{Name: "openat", Arg: 2, Values: []uint64{unix.O_RDONLY, unix.O_RDONLY | unix.O_CLOEXEC, unix.O_PATH | unix.O_CLOEXEC}},
+		{Name: "openat2"},
+		{Name: "openat", Arg: 2, Values: []uint64{unix.O_RDONLY, unix.O_RDONLY | unix.O_CLOEXEC, unix.O_PATH | unix.O_CLOEXEC, unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC}},
 		{Name: "prctl", Arg: 0, Values: []uint64{unix.PR_SET_NO_NEW_PRIVS, unix.PR_SET_VMA}},
 		{Name: "pread64"},
 		{Name: "prlimit64", Arg: 1, Values: []uint64{unix.RLIMIT_NOFILE}},
@@ -94,6 +97,7 @@ func Calls() []Call {
 		{Name: "sched_getaffinity"},
 		{Name: "sched_yield"},
 		{Name: "sigaltstack"},
+		{Name: "statx"},
 		{Name: "tgkill", Arg: 2, Values: []uint64{uint64(unix.SIGURG), sigPerThreadSyscall}},
 		{Name: "write"},
 	}

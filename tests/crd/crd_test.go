@@ -302,6 +302,10 @@ func TestCRDValidation(t *testing.T) {
   profilesByContainer:
     app:
       /bin/../sbin/sh: {}`), []string{`binaries must be absolute, clean paths`}},
+		{"binary named like a replaced executable", landlock(`
+  profilesByContainer:
+    app:
+      "/bin/sh (deleted)": {}`), []string{`spec.profilesByContainer[app]`, `binary names must not end in ' (deleted)'`}},
 		{"mode Record with rules", landlock(`
   mode: Record
   seccompByContainer:

@@ -168,8 +168,10 @@ func TestFailClosed(t *testing.T) {
 			if before != nil && !bytes.Equal(before, b.Config(t)) {
 				t.Errorf("config.json changed")
 			}
-			if _, err := os.Stat(filepath.Join(b.Dir, "podlock")); !os.IsNotExist(err) {
-				t.Errorf("podlock state left in the bundle: %v", err)
+			for _, dir := range []string{"podlock", "podlock.host"} {
+				if _, err := os.Stat(filepath.Join(b.Dir, dir)); !os.IsNotExist(err) {
+					t.Errorf("podlock state left in the bundle: %v", err)
+				}
 			}
 			if res := e.rt.Command("state", "failclosed"); res.Err == nil {
 				t.Errorf("a container exists: %s", res.Stdout)
