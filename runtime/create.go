@@ -16,6 +16,7 @@ import (
 	"github.com/kubewarden/podlock/profiles"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 	"github.com/kubewarden/podlock/runtime/bundle"
+	"github.com/kubewarden/podlock/runtime/index"
 	"github.com/kubewarden/podlock/runtime/interpose"
 )
 
@@ -92,7 +93,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s, %w", id, err)
 	}
-	c.Policy.Owner = landlock.Owner{
+	c.owner = landlock.Owner{
 		Namespace: id.Namespace,
 		Pod:       id.Pod,
 		PodUID:    id.PodUID,
@@ -118,6 +119,9 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 type confinement struct {
 	compile.Result
 	seccomp []byte // serialised seccomp program, if any
+	// owner goes into the host-side index, from which podlock-node
+	// attributes the container's denials.
+	owner landlock.Owner
 }
 
 func (r *Runtime) compile(b *bundle.Bundle, id identity, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
@@ -207,11 +211,35 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	if err != nil {
 		return err
 	}
+	if err := r.recordInIndex(b, c.owner); err != nil {
+		return err
+	}
 	written, err := b.Flush()
 	if err != nil {
 		return err
 	}
 	return saveOriginal(b, written)
+}
+
+// recordInIndex notes the container in podlock's host-side index before
+// it exists, so that podlock-node can tell its processes by their cgroup.
+func (r *Runtime) recordInIndex(b *bundle.Bundle, owner landlock.Owner) error {
+	positional := r.args.Positional()
+	if len(positional) == 0 {
+		return errors.New("no container ID after the create command")
+	}
+	cgroupsPath, err := b.CgroupsPath()
+	if err != nil {
+		return err
+	}
+	e := index.Entry{ID: positional[0], Bundle: b.Dir, CgroupsPath: cgroupsPath, Owner: owner}
+	if err := index.ValidateID(e.ID); err != nil {
+		return err
+	}
+	if err := index.Write(r.config.IndexDir, e); err != nil {
+		return fmt.Errorf("%w; fix indexDir in %s or PODLOCK_INDEX_DIR", err, DefaultConfigFile)
+	}
+	return nil
 }
 
 // saveOriginal keeps what a second create of the same bundle needs to

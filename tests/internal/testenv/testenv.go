@@ -230,6 +230,9 @@ type Runtime struct {
 	Binary string
 	// Root is the state directory (--root), Log the --log file.
 	Root, Log string
+	// IndexDir is podlock-runtime's container index (PODLOCK_INDEX_DIR),
+	// private to the test unless Env names another.
+	IndexDir string
 	// Env is added to the environment of every command.
 	Env []string
 	// Globals are global flags given before the command, after those
@@ -242,7 +245,13 @@ type Runtime struct {
 func NewRuntime(t testing.TB, binary string, env ...string) *Runtime {
 	t.Helper()
 	dir := t.TempDir()
-	r := &Runtime{Binary: binary, Root: filepath.Join(dir, "state"), Log: filepath.Join(dir, "log.json"), Env: env}
+	r := &Runtime{Binary: binary, Root: filepath.Join(dir, "state"), Log: filepath.Join(dir, "log.json"), IndexDir: filepath.Join(dir, "index")}
+	r.Env = append([]string{"PODLOCK_INDEX_DIR=" + r.IndexDir}, env...)
+	for _, v := range env {
+		if dir, ok := strings.CutPrefix(v, "PODLOCK_INDEX_DIR="); ok {
+			r.IndexDir = dir
+		}
+	}
 	t.Cleanup(func() {
 		entries, _ := os.ReadDir(r.Root)
 		for _, e := range entries {
