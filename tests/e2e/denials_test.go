@@ -26,7 +26,7 @@ func TestDenialEvents(t *testing.T) {
 	c.API.Apply(t, []byte(strings.Replace(testenv.QuickstartProfile, "name: demo", "name: e2e-denials", 1)))
 	testenv.LockAudit(t)
 
-	agent := podlockctl.StartNodeAgent(t, c.API, cluster.NodeName)
+	agent := podlockctl.StartNodeAgent(t, c.API, cluster.NodeName, c.PodlockIndexDir())
 
 	p, log := run(t, c, pod("denied", "cat /etc/passwd; cat /etc/passwd; cat /etc/passwd; sleep 1", withProfile("e2e-denials")))
 	wantLines(t, "stderr", log.Stderr, []string{

@@ -119,6 +119,21 @@ func Binaries(t testing.TB) string {
 	return binDir
 }
 
+// TestProgram builds a static program of tests/cmd into a temporary
+// directory and returns its path: the containers' busybox userland has no
+// client for every kernel interface.
+func TestProgram(t testing.TB, name string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", out, "./tests/cmd/"+name)
+	cmd.Dir = ModuleRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if data, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v: %s", name, err, data)
+	}
+	return out
+}
+
 // Rootfs builds a busybox-static root filesystem in dir: every applet as a
 // symlink in /bin, /etc files the tests read, and /opt/bin/id, a copy of
 // busybox, which is a binary distinct from /bin/busybox.
