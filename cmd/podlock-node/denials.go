@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,9 +26,10 @@ const (
 	// otherDaemonRetry is how often podlock-node checks whether another
 	// audit daemon has gone.
 	otherDaemonRetry = 5 * time.Second
-	// collectEvery is how often the index entries of containers that are
-	// gone are removed.
+	// collectEvery is how often the index entries of stopped containers
+	// are removed, collectGrace how old they must be.
 	collectEvery = time.Minute
+	collectGrace = time.Minute
 )
 
 // reporter publishes denials as Events on their pods and as counters.
@@ -103,15 +105,19 @@ func (r *reporter) watch(ctx context.Context, procRoot string, containers *index
 }
 
 // collect removes, now and then until ctx ends, the index entries of
-// containers whose bundle is gone.
-func collect(ctx context.Context, log *slog.Logger, containers *index.Reader, hostRoot string) {
+// containers that have no process left.
+func collect(ctx context.Context, log *slog.Logger, containers *index.Reader, procRoot string) {
 	for {
-		removed, err := containers.Collect(hostRoot)
-		if err != nil {
-			log.Error("removing the container index entries of containers that are gone", "dir", containers.Dir(), "error", err)
+		processes, err := allCgroups(procRoot)
+		if err == nil {
+			var removed []index.Entry
+			removed, err = containers.Collect(processes, collectGrace)
+			if len(removed) > 0 {
+				log.Debug("removed the container index entries of stopped containers", "count", len(removed))
+			}
 		}
-		if len(removed) > 0 {
-			log.Debug("removed container index entries", "count", len(removed))
+		if err != nil {
+			log.Error("removing the container index entries of stopped containers", "dir", containers.Dir(), "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -119,6 +125,31 @@ func collect(ctx context.Context, log *slog.Logger, containers *index.Reader, ho
 		case <-time.After(collectEvery):
 		}
 	}
+}
+
+// allCgroups returns the cgroup paths of every process.
+func allCgroups(procRoot string) ([][]string, error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return nil, err
+	}
+	procs, err := fs.AllProcs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, 0, len(procs))
+	for _, p := range procs {
+		cgroups, err := p.Cgroups()
+		if err != nil {
+			continue // gone
+		}
+		paths := make([]string, 0, len(cgroups))
+		for _, c := range cgroups {
+			paths = append(paths, c.Path)
+		}
+		out = append(out, paths)
+	}
+	return out, nil
 }
 
 func (r *reporter) report(ctx context.Context, d audit.Denial) {

@@ -49,7 +49,7 @@ var runCommand = &cli.Command{
 		&cli.BoolFlag{Name: "once", Usage: "write the token and the labels once, then exit"},
 		&cli.BoolFlag{Name: "report-denials", Value: true, Usage: "report the denials of confined processes as Events on their pods and as metrics (needs CAP_AUDIT_CONTROL and the host's /proc; no other audit daemon may run)"},
 		&cli.StringFlag{Name: "proc", Value: "/proc", Usage: "`DIR` of the host's processes"},
-		&cli.StringFlag{Name: "index-dir", Value: index.DefaultDir, Usage: "host `DIR` of podlock-runtime's container index (its indexDir), from which denials are attributed; entries of containers whose bundle is gone are removed"},
+		&cli.StringFlag{Name: "index-dir", Value: index.DefaultDir, Usage: "host `DIR` of podlock-runtime's container index (its indexDir), from which denials are attributed; entries of stopped containers are removed"},
 		&cli.StringFlag{Name: "metrics-address", Value: ":9811", Usage: "`ADDRESS` to serve Prometheus metrics on, at /metrics; empty: none"},
 	},
 	Action: func(c *cli.Context) error {
@@ -87,7 +87,7 @@ var runCommand = &cli.Command{
 					a.log.Error("denials are not reported", "error", err)
 				}
 			}()
-			go collect(c.Context, a.log, containers, c.String("host-root"))
+			go collect(c.Context, a.log, containers, c.String("proc"))
 		}
 		if addr := c.String("metrics-address"); addr != "" {
 			srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}

@@ -28,8 +28,8 @@ const DefaultDir = "/run/podlock/containers"
 type Entry struct {
 	// ID is the container's ID, the argument of runc's create.
 	ID string `json:"id"`
-	// Bundle is the container's bundle directory on the host; the entry
-	// is stale once it is gone.
+	// Bundle is the container's bundle directory on the host, for
+	// operators.
 	Bundle string `json:"bundle"`
 	// CgroupsPath is config.json's linux.cgroupsPath: where runc puts the
 	// container's processes. Empty: a cgroup named after ID below runc's.

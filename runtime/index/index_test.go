@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kubewarden/podlock/landlock"
 )
@@ -196,38 +197,44 @@ func TestReader(t *testing.T) {
 	}
 }
 
-// Entries of containers whose bundle is gone are removed; those whose
-// bundles this process cannot see are kept.
+// The entries of containers that no process is in any more are removed,
+// unless they were just written.
 func TestCollect(t *testing.T) {
-	host := t.TempDir()
-	dir := filepath.Join(host, "run", "podlock", "containers")
-	bundles := filepath.Join(host, "run", "bundles")
-	if err := os.MkdirAll(filepath.Join(bundles, "running"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	dir := filepath.Join(t.TempDir(), "containers")
 	r := NewReader(dir)
-	if removed, err := r.Collect(host); err != nil || len(removed) != 0 {
+	if removed, err := r.Collect(nil, 0); err != nil || len(removed) != 0 {
 		t.Fatalf("collect without an index: %v %v", removed, err)
 	}
-	for _, e := range []Entry{
-		entry("running", "", "running"),
-		entry("gone", "", "gone"),
-		{ID: "unseen", Bundle: "/var/lib/elsewhere/unseen", Owner: landlock.Owner{Namespace: "ns", Container: "app"}},
-	} {
-		if err := Write(dir, e); err != nil {
+	for _, id := range []string{"running", "stopped", "new"} {
+		if err := Write(dir, entry(id, "/kubepods/pod1/"+id, id)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	removed, err := r.Collect(host)
-	if err != nil || len(removed) != 1 || removed[0].ID != "gone" {
-		t.Fatalf("removed %+v, %v; want the entry of gone", removed, err)
+	old := time.Now().Add(-time.Hour)
+	for _, id := range []string{"running", "stopped"} {
+		if err := os.Chtimes(filepath.Join(dir, id+".json"), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	processes := [][]string{
+		{"/kubepods/pod1/running", "/kubepods/pod1/running"},
+		{"/system.slice/containerd.service"},
+		// A cgroup named like a container, elsewhere, keeps nothing.
+		{"/kubepods/pod2/other/stopped"},
+	}
+	removed, err := r.Collect(processes, time.Minute)
+	if err != nil || len(removed) != 1 || removed[0].ID != "stopped" {
+		t.Fatalf("removed %+v, %v; want the entry of stopped", removed, err)
 	}
 	list, _ := os.ReadDir(dir)
 	var left []string
 	for _, d := range list {
 		left = append(left, d.Name())
 	}
-	if strings.Join(left, " ") != "running.json unseen.json" {
+	if strings.Join(left, " ") != "new.json running.json" {
 		t.Errorf("left %q", left)
+	}
+	if _, ok := r.Container([]string{"/kubepods/pod1/stopped"}); ok {
+		t.Error("a removed entry is still found")
 	}
 }

@@ -162,11 +162,13 @@ func (r *Reader) drop(name string) {
 	}
 }
 
-// Collect removes the entries of containers whose bundle directory is
-// gone, looking for bundles under hostRoot (the host's root as this
-// process sees it), and returns them. An entry whose bundle's parent is
-// not there either is kept: the bundles may just not be visible here.
-func (r *Reader) Collect(hostRoot string) ([]Entry, error) {
+// Collect removes the entries of containers that no process belongs to
+// any more, given the cgroup paths of every process, and returns them.
+// Entries younger than grace are kept: runc puts a container's first
+// process in its cgroup only after podlock-runtime has written its entry.
+// A container without processes has stopped for good (OCI containers do
+// not start twice), so nothing of it is left to attribute.
+func (r *Reader) Collect(processes [][]string, grace time.Duration) ([]Entry, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.scan(); errors.Is(err, fs.ErrNotExist) {
@@ -174,14 +176,16 @@ func (r *Reader) Collect(hostRoot string) ([]Entry, error) {
 	} else if err != nil {
 		return nil, err
 	}
+	live := map[string]bool{}
+	for _, cgroups := range processes {
+		if e, ok := match(cgroups, r.lookup); ok {
+			live[e.ID] = true
+		}
+	}
 	var removed []Entry
 	var errs []error
 	for name, c := range r.entries {
-		bundle := filepath.Join(hostRoot, c.entry.Bundle)
-		if _, err := os.Lstat(bundle); !errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Dir(bundle)); err != nil {
+		if live[c.entry.ID] || time.Since(time.Unix(0, c.stamp.mtime)) < grace {
 			continue
 		}
 		file := filepath.Join(r.dir, name)

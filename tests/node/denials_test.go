@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kubewarden/podlock/landlock"
+	"github.com/kubewarden/podlock/runtime/index"
 	kubetest "github.com/kubewarden/podlock/tests/internal/kube"
 	"github.com/kubewarden/podlock/tests/internal/podlockctl"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
@@ -99,11 +100,25 @@ func (e *denialsEnv) runConfined(t *testing.T, pod, uid, id, script string) {
 
 // A denial in a confined container becomes exactly one Event on its pod,
 // naming the binary, the path and the access right, however often it
-// happens, and a metric counts every one.
+// happens, and a metric counts every one. The index entry of a container
+// that has stopped is removed.
 func TestDenialEvents(t *testing.T) {
 	e := newDenialsEnv(t)
 	uid := e.pod(t, "web")
+	stopped := index.Entry{ID: "stopped-long-ago", Bundle: "/run/gone", Owner: landlock.Owner{Namespace: "default", Pod: "old", Container: "app"}}
+	if err := index.Write(e.rt.IndexDir, stopped); err != nil {
+		t.Fatal(err)
+	}
+	stoppedEntry := filepath.Join(e.rt.IndexDir, stopped.ID+".json")
+	longAgo := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stoppedEntry, longAgo, longAgo); err != nil {
+		t.Fatal(err)
+	}
 	agent := podlockctl.StartNodeAgent(t, e.cp, "test-node", e.rt.IndexDir)
+	waitFor(t, "the stopped container's index entry to be removed", func() bool {
+		_, err := os.Stat(stoppedEntry)
+		return os.IsNotExist(err)
+	})
 	e.runConfined(t, "web", uid, "denied", "cat /etc/passwd; cat /etc/passwd; cat /etc/passwd; sleep 1")
 
 	want := `container app: /bin/busybox was denied fs.read_file on /etc/passwd (profile node-denials)`

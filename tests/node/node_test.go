@@ -48,7 +48,7 @@ func manifests(t *testing.T, patterns ...string) [][]byte {
 func TestNodeAgent(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	cp := kubetest.StartControlPlane(t, kubetest.Options{Tokens: map[string][]string{agentUser: nil}})
-	for _, m := range manifests(t, "crds/*.yaml", "kubernetes/namespace.yaml", "kubernetes/node-rbac.yaml") {
+	for _, m := range manifests(t, "crds/*.yaml", "kubernetes/namespace.yaml", "kubernetes/node-rbac.yaml", "kubernetes/node-admission-policy.yaml") {
 		cp.Apply(t, m)
 	}
 	cp.Apply(t, []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: test-node\n"))
@@ -61,7 +61,9 @@ func TestNodeAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	agentKubeconfig := filepath.Join(dir, "agent.kubeconfig")
-	if err := cp.WriteKubeconfig(agentKubeconfig, "agent", cp.Token(agentUser)); err != nil {
+	// The token of the DaemonSet's pod on the node, which the shipped
+	// admission policy lets label that node.
+	if err := cp.WriteKubeconfig(agentKubeconfig, "agent", agentPodToken(t, cp, "test-node")); err != nil {
 		t.Fatal(err)
 	}
 	hostBin, hostConfig := filepath.Join(dir, "usr-local-bin"), filepath.Join(dir, "etc-podlock")
@@ -75,7 +77,7 @@ func TestNodeAgent(t *testing.T) {
 		}
 	}
 	run("setup", "--host-root=/", "--bin-dir="+hostBin, "--config-dir="+hostConfig, "--source-dir="+bin,
-		"--api-server="+cp.URL(), "--ca-file="+ca, "--cache-dir="+filepath.Join(dir, "cache"), "--record-dir="+filepath.Join(dir, "records"))
+		"--api-server="+cp.URL(), "--ca-file="+ca, "--cache-dir="+filepath.Join(dir, "cache"), "--record-dir="+filepath.Join(dir, "records"), "--index-dir="+filepath.Join(dir, "index"))
 	for _, f := range []string{filepath.Join(hostBin, "podlock-runtime"), filepath.Join(hostBin, "podlock-helper"), filepath.Join(hostConfig, "config.yaml"), filepath.Join(hostConfig, "kubeconfig")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("setup did not write %s: %v", f, err)
@@ -137,6 +139,7 @@ func TestNodeAgent(t *testing.T) {
 			Kubeconfig:  filepath.Join(hostConfig, "kubeconfig"),
 			CacheDir:    filepath.Join(dir, "cache"),
 			RecordDir:   filepath.Join(dir, "records"),
+			IndexDir:    filepath.Join(dir, "index"),
 			Helper:      filepath.Join(hostBin, "podlock-helper"),
 			ProfilesDir: runtime.DefaultProfilesDir,
 			APITimeout:  cfg.APITimeout,
