@@ -147,6 +147,11 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	if err != nil {
 		return err
 	}
+	// First: an entry left by a later failure names a container that
+	// never runs, which podlock-node removes.
+	if err := r.recordInIndex(b, c.owner); err != nil {
+		return err
+	}
 	state := filepath.Join(b.Dir, stateDirName)
 	if err := os.RemoveAll(state); err != nil {
 		return fmt.Errorf("clearing %s: %w", state, err)
@@ -211,9 +216,6 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	if err != nil {
 		return err
 	}
-	if err := r.recordInIndex(b, c.owner); err != nil {
-		return err
-	}
 	written, err := b.Flush()
 	if err != nil {
 		return err
@@ -226,7 +228,7 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 func (r *Runtime) recordInIndex(b *bundle.Bundle, owner landlock.Owner) error {
 	positional := r.args.Positional()
 	if len(positional) == 0 {
-		return errors.New("no container ID after the create command")
+		return errors.New("no container ID on the command line")
 	}
 	cgroupsPath, err := b.CgroupsPath()
 	if err != nil {
