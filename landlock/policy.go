@@ -31,9 +31,6 @@ const (
 // Policy is what the helper enforces. It is versioned by the helper that
 // the runtime mounts next to it, so it needs no version of its own.
 type Policy struct {
-	// Owner says whose policy this is, for the reports of its denials;
-	// the helper does not read it.
-	Owner Owner `json:"owner"`
 	// ABI is the Landlock ABI the rules need.
 	ABI int `json:"abi"`
 	// BestEffort enforces what the kernel supports when it is older than ABI.
@@ -49,7 +46,9 @@ type Policy struct {
 	Seccomp []string `json:"seccomp,omitempty"`
 }
 
-// Owner is the pod and container a policy confines.
+// Owner is the pod and container a policy confines. podlock-runtime keeps
+// it on the host (package runtime/index), out of the container's reach:
+// denials are attributed from there.
 type Owner struct {
 	Namespace string `json:"namespace"`
 	Pod       string `json:"pod,omitempty"`

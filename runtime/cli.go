@@ -56,6 +56,9 @@ PODLOCK_CONFIG), keys:
   recordDir    profiles recorded from pods whose LandlockProfile is in
                mode Record                         (env PODLOCK_RECORD_DIR;
                default /var/lib/podlock/records)
+  indexDir     one root-only file per confined container, from which
+               podlock-node attributes denials   (env PODLOCK_INDEX_DIR;
+               default /run/podlock/containers)
 
 Errors go to runc's --log file as JSON lines (level "error") and to stderr.`
 
@@ -118,6 +121,7 @@ func check() error {
 		fmt.Printf("profiles:        from %s\n", cfg.ProfilesDir)
 	}
 	fmt.Printf("recordings:      %s\n", cfg.RecordDir)
+	fmt.Printf("container index: %s\n", cfg.IndexDir)
 	abi := landlock.KernelABI()
 	fmt.Printf("Landlock ABI:    %d (podlock needs %d)\n", abi, landlock.MinABI)
 	if abi < landlock.MinABI {

@@ -15,6 +15,7 @@ import (
 	"github.com/kubewarden/podlock/profiles/cache"
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/kube"
+	"github.com/kubewarden/podlock/runtime/index"
 )
 
 // Config is podlock-runtime's configuration file, /etc/podlock/config.yaml
@@ -51,6 +52,11 @@ type Config struct {
 	// pod under a directory per namespace. Default: /var/lib/podlock/records.
 	// Env: PODLOCK_RECORD_DIR.
 	RecordDir string `json:"recordDir,omitempty"`
+	// IndexDir is where podlock-runtime records each container it
+	// confines (its ID, bundle, cgroup and pod), root-only, for
+	// podlock-node to attribute denials from the host's view of a
+	// process. Default: /run/podlock/containers. Env: PODLOCK_INDEX_DIR.
+	IndexDir string `json:"indexDir,omitempty"`
 }
 
 // Defaults.
@@ -127,6 +133,7 @@ func LoadConfig() (*Config, error) {
 		"PODLOCK_CACHE_DIR":    &c.CacheDir,
 		"PODLOCK_API_TIMEOUT":  &c.APITimeout,
 		"PODLOCK_RECORD_DIR":   &c.RecordDir,
+		"PODLOCK_INDEX_DIR":    &c.IndexDir,
 	} {
 		if v := os.Getenv(env); v != "" {
 			*field = v
@@ -139,6 +146,7 @@ func LoadConfig() (*Config, error) {
 		&c.CacheDir:    cache.DefaultDir,
 		&c.APITimeout:  kube.DefaultTimeout.String(),
 		&c.RecordDir:   DefaultRecordDir,
+		&c.IndexDir:    index.DefaultDir,
 	} {
 		if *field == "" {
 			*field = def

@@ -11,6 +11,7 @@ import (
 	"github.com/kubewarden/podlock/profiles/cache"
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/kube"
+	"github.com/kubewarden/podlock/runtime/index"
 )
 
 // cleanConfigEnv clears every variable LoadConfig reads; t.Setenv restores
@@ -18,7 +19,7 @@ import (
 func cleanConfigEnv(t *testing.T) {
 	t.Helper()
 	for _, env := range []string{"PODLOCK_CONFIG", "PODLOCK_RUNTIME", "PODLOCK_PROFILES_DIR", "PODLOCK_HELPER",
-		"PODLOCK_SOURCE", "PODLOCK_KUBECONFIG", "PODLOCK_CACHE_DIR", "PODLOCK_API_TIMEOUT", "PODLOCK_RECORD_DIR"} {
+		"PODLOCK_SOURCE", "PODLOCK_KUBECONFIG", "PODLOCK_CACHE_DIR", "PODLOCK_API_TIMEOUT", "PODLOCK_RECORD_DIR", "PODLOCK_INDEX_DIR"} {
 		t.Setenv(env, "")
 		os.Unsetenv(env)
 	}
@@ -47,6 +48,7 @@ func withDefaults(c Config) Config {
 		&c.CacheDir:    cache.DefaultDir,
 		&c.APITimeout:  kube.DefaultTimeout.String(),
 		&c.RecordDir:   DefaultRecordDir,
+		&c.IndexDir:    index.DefaultDir,
 	} {
 		if *field == "" {
 			*field = def
@@ -89,6 +91,11 @@ func TestLoadConfig(t *testing.T) {
 			want: Config{Source: SourceDirectory},
 		},
 		{
+			name: "indexDir",
+			file: "indexDir: /run/other/index\n",
+			want: Config{IndexDir: "/run/other/index"},
+		},
+		{
 			name: "kubeconfig, cacheDir, apiTimeout",
 			file: "kubeconfig: /k\ncacheDir: /c\napiTimeout: 500ms\n",
 			want: Config{Kubeconfig: "/k", CacheDir: "/c", APITimeout: "500ms"},
@@ -120,12 +127,12 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "environment wins over the file",
-			file: "runtime: crun\nprofilesDir: /p\nhelper: /h\nsource: kubernetes\nkubeconfig: /k\ncacheDir: /c\napiTimeout: 1m\nrecordDir: /r\n",
+			file: "runtime: crun\nprofilesDir: /p\nhelper: /h\nsource: kubernetes\nkubeconfig: /k\ncacheDir: /c\napiTimeout: 1m\nrecordDir: /r\nindexDir: /i\n",
 			env: map[string]string{"PODLOCK_RUNTIME": "/env/runc", "PODLOCK_PROFILES_DIR": "/env/p", "PODLOCK_HELPER": "/env/h",
 				"PODLOCK_SOURCE": "directory", "PODLOCK_KUBECONFIG": "/env/k", "PODLOCK_CACHE_DIR": "/env/c", "PODLOCK_API_TIMEOUT": "3s",
-				"PODLOCK_RECORD_DIR": "/env/r"},
+				"PODLOCK_RECORD_DIR": "/env/r", "PODLOCK_INDEX_DIR": "/env/i"},
 			want: Config{Runtime: "/env/runc", ProfilesDir: "/env/p", Helper: "/env/h",
-				Source: SourceDirectory, Kubeconfig: "/env/k", CacheDir: "/env/c", APITimeout: "3s", RecordDir: "/env/r"},
+				Source: SourceDirectory, Kubeconfig: "/env/k", CacheDir: "/env/c", APITimeout: "3s", RecordDir: "/env/r", IndexDir: "/env/i"},
 		},
 		{
 			name:    "missing file is an error even with the environment set",

@@ -17,6 +17,7 @@ import (
 	"github.com/kubewarden/podlock/profiles"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 	"github.com/kubewarden/podlock/runtime/bundle"
+	"github.com/kubewarden/podlock/runtime/index"
 	"github.com/kubewarden/podlock/runtime/interpose"
 )
 
@@ -102,7 +103,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s, %w", id, err)
 	}
-	c.Policy.Owner = landlock.Owner{
+	c.owner = landlock.Owner{
 		Namespace: id.Namespace,
 		Pod:       id.Pod,
 		PodUID:    id.PodUID,
@@ -116,7 +117,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", id, err)
 	}
 	r.log.Debug("container confined", "profile", id.Profile, "container", id.Container,
-		"binaries", len(c.Policy.Binaries), "containerWide", c.Policy.Container != nil, "seccomp", c.Policy.Owner.Seccomp, "namespaceSeccomp", c.Policy.Owner.NamespaceSeccomp)
+		"binaries", len(c.Policy.Binaries), "containerWide", c.Policy.Container != nil, "seccomp", c.owner.Seccomp, "namespaceSeccomp", c.owner.NamespaceSeccomp)
 	return nil
 }
 
@@ -126,6 +127,9 @@ type confinement struct {
 	// seccomp maps the files of Policy.Seccomp to their serialised
 	// programs.
 	seccomp map[string][]byte
+	// owner goes into the host-side index, from which podlock-node
+	// attributes the container's denials.
+	owner landlock.Owner
 }
 
 func (r *Runtime) compile(b *bundle.Bundle, id identity, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
@@ -149,6 +153,11 @@ func (r *Runtime) compile(b *bundle.Bundle, id identity, spec *v1alpha1.Landlock
 func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	helper, err := r.config.HelperPath()
 	if err != nil {
+		return err
+	}
+	// First: an entry left by a later failure names a container that
+	// never runs, which podlock-node removes.
+	if err := r.recordInIndex(b, c.owner); err != nil {
 		return err
 	}
 	state, hostState := filepath.Join(b.Dir, stateDirName), filepath.Join(b.Dir, hostStateDirName)
@@ -226,6 +235,27 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 		return err
 	}
 	return saveOriginal(b, written)
+}
+
+// recordInIndex notes the container in podlock's host-side index before
+// it exists, so that podlock-node can tell its processes by their cgroup.
+func (r *Runtime) recordInIndex(b *bundle.Bundle, owner landlock.Owner) error {
+	positional := r.args.Positional()
+	if len(positional) == 0 {
+		return errors.New("no container ID on the command line")
+	}
+	cgroupsPath, err := b.CgroupsPath()
+	if err != nil {
+		return err
+	}
+	e := index.Entry{ID: positional[0], Bundle: b.Dir, CgroupsPath: cgroupsPath, Owner: owner}
+	if err := index.ValidateID(e.ID); err != nil {
+		return err
+	}
+	if err := index.Write(r.config.IndexDir, e); err != nil {
+		return fmt.Errorf("%w; fix indexDir in %s or PODLOCK_INDEX_DIR", err, DefaultConfigFile)
+	}
+	return nil
 }
 
 // saveOriginal keeps what a second create of the same bundle needs to

@@ -47,11 +47,11 @@ func (r *Runtime) addSeccomp(ctx context.Context, id identity, c *confinement, b
 	c.seccomp = map[string][]byte{}
 	for _, sb := range bindings {
 		if sb.namespace {
-			c.Policy.Owner.NamespaceSeccomp = sb.name
+			c.owner.NamespaceSeccomp = sb.name
 		} else {
-			c.Policy.Owner.Seccomp = sb.name
+			c.owner.Seccomp = sb.name
 		}
-		if sb.namespace && sb.name == c.Policy.Owner.Seccomp {
+		if sb.namespace && sb.name == c.owner.Seccomp {
 			continue // the same filter twice would only cost time
 		}
 		data, err := r.compileSeccomp(ctx, id.Namespace, sb.name, len(c.Policy.Binaries) > 0)

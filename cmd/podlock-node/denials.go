@@ -5,31 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
+	"github.com/prometheus/procfs"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/landlock/audit"
+	"github.com/kubewarden/podlock/runtime/index"
 )
 
 // Events that podlock-node reports denials with.
 const (
 	denialReason    = "PodlockDenied"
 	eventController = "podlock.kubewarden.io/podlock-node"
-	// dedupWindow is how long a denial is reported only once: a program
-	// that retries in a loop must not flood the API server with Events,
-	// while the metrics count every one.
-	dedupWindow = 10 * time.Minute
 	// otherDaemonRetry is how often podlock-node checks whether another
 	// audit daemon has gone.
 	otherDaemonRetry = 5 * time.Second
+	// collectEvery is how often the index entries of stopped containers
+	// are removed, collectGrace how old they must be.
+	collectEvery = time.Minute
+	collectGrace = time.Minute
 )
 
 // reporter publishes denials as Events on their pods and as counters.
@@ -37,11 +37,9 @@ type reporter struct {
 	client  kubernetes.Interface
 	log     *slog.Logger
 	node    string
-	limiter *rate.Limiter
 	counter *prometheus.CounterVec
-
-	mu   sync.Mutex
-	seen map[string]time.Time
+	labels  *labelBudget
+	events  *eventGate
 }
 
 func newReporter(client kubernetes.Interface, log *slog.Logger, node string, reg prometheus.Registerer) *reporter {
@@ -54,15 +52,23 @@ func newReporter(client kubernetes.Interface, log *slog.Logger, node string, reg
 		client:  client,
 		log:     log,
 		node:    node,
-		limiter: rate.NewLimiter(rate.Limit(5), 20),
 		counter: counter,
-		seen:    map[string]time.Time{},
+		labels:  newLabelBudget(),
+		events:  newEventGate(log),
 	}
 }
 
-// watch reports the denials the kernel records until ctx ends. While
-// another audit daemon runs, it waits for it to go.
-func (r *reporter) watch(ctx context.Context, procRoot string) error {
+// watch reports the denials the kernel records until ctx ends, attributing
+// each to the container that the index names for the process's cgroups.
+// While another audit daemon runs, it waits for it to go.
+func (r *reporter) watch(ctx context.Context, procRoot string, containers *index.Reader) error {
+	ownerOf, err := audit.CgroupOwner(procRoot, func(cgroups []string) (landlock.Owner, bool) {
+		e, ok := containers.Container(cgroups)
+		return e.Owner, ok
+	})
+	if err != nil {
+		return err
+	}
 	conn, err := audit.Listen()
 	for errors.Is(err, audit.ErrOtherDaemon) {
 		r.log.Warn("denials are not reported while another audit daemon runs", "error", err)
@@ -82,7 +88,7 @@ func (r *reporter) watch(ctx context.Context, procRoot string) error {
 			r.log.Error("restoring the audit status", "error", err)
 		}
 	}()
-	assembler := audit.NewAssembler(audit.ProcOwner(procRoot))
+	assembler := audit.NewAssembler(ownerOf)
 	for {
 		rec, err := conn.Receive()
 		if errors.Is(err, audit.ErrClosed) {
@@ -98,29 +104,61 @@ func (r *reporter) watch(ctx context.Context, procRoot string) error {
 	}
 }
 
+// collect removes, now and then until ctx ends, the index entries of
+// containers that have no process left.
+func collect(ctx context.Context, log *slog.Logger, containers *index.Reader, procRoot string) {
+	for {
+		processes, err := allCgroups(procRoot)
+		if err == nil {
+			var removed []index.Entry
+			removed, err = containers.Collect(processes, collectGrace)
+			if len(removed) > 0 {
+				log.Debug("removed the container index entries of stopped containers", "count", len(removed))
+			}
+		}
+		if err != nil {
+			log.Error("removing the container index entries of stopped containers", "dir", containers.Dir(), "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(collectEvery):
+		}
+	}
+}
+
+// allCgroups returns the cgroup paths of every process.
+func allCgroups(procRoot string) ([][]string, error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return nil, err
+	}
+	procs, err := fs.AllProcs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, 0, len(procs))
+	for _, p := range procs {
+		cgroups, err := p.Cgroups()
+		if err != nil {
+			continue // gone
+		}
+		paths := make([]string, 0, len(cgroups))
+		for _, c := range cgroups {
+			paths = append(paths, c.Path)
+		}
+		out = append(out, paths)
+	}
+	return out, nil
+}
+
 func (r *reporter) report(ctx context.Context, d audit.Denial) {
 	o := d.Owner
-	r.counter.WithLabelValues(o.Namespace, o.Profile, o.Container, d.Binary, d.Access).Inc()
+	r.counter.WithLabelValues(r.labels.values(o, d.Binary, d.Access)...).Inc()
 	if o.Pod == "" {
 		return // not a pod: nothing to attach an Event to
 	}
-	key := strings.Join([]string{o.Namespace, o.Pod, o.PodUID, o.Container, d.Binary, d.Access, d.Target}, "\x00")
-	r.mu.Lock()
-	last, dup := r.seen[key]
-	if !dup || d.Time.Sub(last) > dedupWindow {
-		r.seen[key] = d.Time
-	}
-	for k, t := range r.seen {
-		if d.Time.Sub(t) > dedupWindow {
-			delete(r.seen, k)
-		}
-	}
-	r.mu.Unlock()
-	if dup && d.Time.Sub(last) <= dedupWindow {
-		return
-	}
-	if !r.limiter.Allow() {
-		r.log.Warn("too many denials to report as Events", "pod", o.Namespace+"/"+o.Pod, "denial", d.String())
+	if !r.events.admit(d) {
 		return
 	}
 	profile := "profile " + o.Profile
@@ -141,7 +179,7 @@ func (r *reporter) report(ctx context.Context, d audit.Denial) {
 			FieldPath:  "spec.containers{" + o.Container + "}",
 		},
 		Reason:              denialReason,
-		Message:             fmt.Sprintf("container %s: %s (%s)", o.Container, d.String(), profile),
+		Message:             eventMessage(o.Container, d, profile),
 		Type:                corev1.EventTypeWarning,
 		Source:              corev1.EventSource{Component: "podlock-node", Host: r.node},
 		FirstTimestamp:      now,
@@ -151,6 +189,13 @@ func (r *reporter) report(ctx context.Context, d audit.Denial) {
 		ReportingInstance:   r.node,
 	}
 	if _, err := r.client.CoreV1().Events(o.Namespace).Create(ctx, event, metav1.CreateOptions{}); err != nil {
-		r.log.Error("reporting a denial", "pod", o.Namespace+"/"+o.Pod, "denial", d.String(), "error", err)
+		r.log.Error("reporting a denial", "pod", o.Namespace+"/"+o.Pod, "denial", truncate(d.String(), maxMessageLength), "error", err)
 	}
+}
+
+// eventMessage says what was denied, with the parts the container chose
+// (the binary's path and the target) cut to a length.
+func eventMessage(container string, d audit.Denial, profile string) string {
+	d.Binary, d.Target = truncate(d.Binary, maxFieldLength), truncate(d.Target, maxFieldLength)
+	return truncate(fmt.Sprintf("container %s: %s (%s)", container, d.String(), profile), maxMessageLength)
 }

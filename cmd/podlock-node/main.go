@@ -10,8 +10,9 @@
 //	                     whether podlock is ready on it (main container)
 //
 // The node identity that podlock-runtime uses on the host may only read
-// profiles; podlock-node's own identity may request tokens for it and
-// label nodes, nothing else.
+// profiles; podlock-node's own identity may request tokens for it, post
+// Events and set podlock's labels on its own node (RBAC and the
+// ValidatingAdmissionPolicy of install/kubernetes), nothing else.
 package main
 
 import (

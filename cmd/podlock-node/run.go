@@ -25,6 +25,7 @@ import (
 
 	"github.com/kubewarden/podlock/internal/atomicfile"
 	"github.com/kubewarden/podlock/landlock"
+	"github.com/kubewarden/podlock/runtime/index"
 )
 
 // Node labels: the RuntimeClass podlock selects nodes where podlock is
@@ -48,6 +49,7 @@ var runCommand = &cli.Command{
 		&cli.BoolFlag{Name: "once", Usage: "write the token and the labels once, then exit"},
 		&cli.BoolFlag{Name: "report-denials", Value: true, Usage: "report the denials of confined processes as Events on their pods and as metrics (needs CAP_AUDIT_CONTROL and the host's /proc; no other audit daemon may run)"},
 		&cli.StringFlag{Name: "proc", Value: "/proc", Usage: "`DIR` of the host's processes"},
+		&cli.StringFlag{Name: "index-dir", Value: index.DefaultDir, Usage: "host `DIR` of podlock-runtime's container index (its indexDir), from which denials are attributed; entries of stopped containers are removed"},
 		&cli.StringFlag{Name: "metrics-address", Value: ":9811", Usage: "`ADDRESS` to serve Prometheus metrics on, at /metrics; empty: none"},
 	},
 	Action: func(c *cli.Context) error {
@@ -79,11 +81,13 @@ var runCommand = &cli.Command{
 		reg := prometheus.NewRegistry()
 		if c.Bool("report-denials") {
 			r := newReporter(client, a.log, a.node, reg)
+			containers := index.NewReader(filepath.Join(c.String("host-root"), c.String("index-dir")))
 			go func() {
-				if err := r.watch(c.Context, c.String("proc")); err != nil {
+				if err := r.watch(c.Context, c.String("proc"), containers); err != nil {
 					a.log.Error("denials are not reported", "error", err)
 				}
 			}()
+			go collect(c.Context, a.log, containers, c.String("proc"))
 		}
 		if addr := c.String("metrics-address"); addr != "" {
 			srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubewarden/podlock/internal/atomicfile"
+	"github.com/kubewarden/podlock/runtime/index"
 )
 
 // Files podlock-node writes on the host, under --config-dir.
@@ -32,6 +33,7 @@ var setupCommand = &cli.Command{
 		&cli.StringFlag{Name: "config-dir", Value: "/etc/podlock", Usage: "host `DIR` for config.yaml, kubeconfig and the token"},
 		&cli.StringFlag{Name: "cache-dir", Value: "/var/lib/podlock/cache", Usage: "host `DIR` for podlock-runtime's copies of profiles"},
 		&cli.StringFlag{Name: "record-dir", Value: "/var/lib/podlock/records", Usage: "host `DIR` where learning mode writes the profiles it records"},
+		&cli.StringFlag{Name: "index-dir", Value: index.DefaultDir, Usage: "host `DIR` where podlock-runtime records the containers it confines, for podlock-node run's --index-dir"},
 		&cli.StringFlag{Name: "api-server", Usage: "`URL` of the API server as the host reaches it (default: the in-cluster address)"},
 		&cli.StringFlag{Name: "ca-file", Value: inClusterCA, Usage: "`FILE` with the API server's CA certificates"},
 	},
@@ -59,6 +61,7 @@ var setupCommand = &cli.Command{
 			configDir: c.String("config-dir"),
 			cacheDir:  c.String("cache-dir"),
 			recordDir: c.String("record-dir"),
+			indexDir:  c.String("index-dir"),
 			server:    server,
 			caFile:    c.String("ca-file"),
 		}
@@ -69,7 +72,7 @@ var setupCommand = &cli.Command{
 // setup is one run of `podlock-node setup`. Paths but hostRoot are paths
 // on the host.
 type setup struct {
-	hostRoot, binDir, sourceDir, configDir, cacheDir, recordDir, server, caFile string
+	hostRoot, binDir, sourceDir, configDir, cacheDir, recordDir, indexDir, server, caFile string
 }
 
 func (s setup) host(p string) string { return filepath.Join(s.hostRoot, p) }
@@ -112,6 +115,7 @@ func (s setup) run() error {
 		"kubeconfig": filepath.Join(s.configDir, kubeconfigFile),
 		"cacheDir":   s.cacheDir,
 		"recordDir":  s.recordDir,
+		"indexDir":   s.indexDir,
 		"helper":     filepath.Join(s.binDir, "podlock-helper"),
 	})
 	if err != nil {

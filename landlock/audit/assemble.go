@@ -30,9 +30,10 @@ func (d Denial) String() string {
 	return fmt.Sprintf("%s was denied %s on %s", d.Binary, d.Access, d.Target)
 }
 
-// OwnerOf finds the owner of a process, or reports that it has none (it is
-// not confined by podlock, or it is gone).
-type OwnerOf func(pid int) (landlock.Owner, bool)
+// OwnerOf finds the owner of the process that had a PID at a time (that of
+// a record), or reports that it has none: it is not confined by podlock,
+// or it is gone.
+type OwnerOf func(pid int, at time.Time) (landlock.Owner, bool)
 
 // Assembler turns records into denials of processes that podlock confines,
 // grouping the records of each event.
@@ -47,6 +48,10 @@ type Assembler struct {
 // maxPending bounds the events waiting for their end: a lost end-of-event
 // record must not grow the map forever.
 const maxPending = 1024
+
+// maxDomains bounds the owners remembered by domain: a lost deallocation
+// record must not grow the map forever either.
+const maxDomains = 4096
 
 // NewAssembler returns an assembler that looks owners up with ownerOf.
 func NewAssembler(ownerOf OwnerOf) *Assembler {
@@ -107,22 +112,31 @@ func (a *Assembler) landlock(records []Record) []Denial {
 	return out
 }
 
-// owner finds whose domain denied: the denied process's policy, else the
-// domain's creator's, else what was found earlier for the domain.
+// owner finds whose domain denied: the owner found for the domain before
+// (a domain is created in one container and stays there, and its ID is
+// never reused until reboot), else the denied process's, else the
+// domain's creator's.
 func (a *Assembler) owner(domainID string, syscall, domain *Record) (landlock.Owner, bool) {
+	if o, ok := a.domains[domainID]; ok && domainID != "" {
+		return o, true
+	}
 	for _, r := range []*Record{syscall, domain} {
 		if r == nil {
 			continue
 		}
 		if pid, err := strconv.Atoi(r.Fields["pid"]); err == nil {
-			if o, ok := a.ownerOf(pid); ok {
-				a.domains[domainID] = o
+			if o, ok := a.ownerOf(pid, r.Time); ok {
+				if len(a.domains) >= maxDomains {
+					clear(a.domains)
+				}
+				if domainID != "" {
+					a.domains[domainID] = o
+				}
 				return o, true
 			}
 		}
 	}
-	o, ok := a.domains[domainID]
-	return o, ok
+	return landlock.Owner{}, false
 }
 
 func (a *Assembler) seccomp(r Record) []Denial {
@@ -130,7 +144,7 @@ func (a *Assembler) seccomp(r Record) []Denial {
 	if err != nil {
 		return nil
 	}
-	owner, ok := a.ownerOf(pid)
+	owner, ok := a.ownerOf(pid, r.Time)
 	if !ok {
 		return nil
 	}

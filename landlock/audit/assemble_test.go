@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/kubewarden/podlock/landlock"
 )
@@ -43,7 +45,7 @@ var records = []struct {
 func TestAssembler(t *testing.T) {
 	app := landlock.Owner{Namespace: "default", Pod: "web", Container: "app", Profile: "demo"}
 	owners := map[int]landlock.Owner{100: app, 101: app, 200: app, 201: app, 202: app, 300: app}
-	a := NewAssembler(func(pid int) (landlock.Owner, bool) {
+	a := NewAssembler(func(pid int, _ time.Time) (landlock.Owner, bool) {
 		o, ok := owners[pid]
 		return o, ok
 	})
@@ -124,4 +126,42 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatal("no fields map")
 		}
 	})
+}
+
+// A domain keeps the owner first found for it: a PID reused by another
+// container later does not move the domain's denials there.
+func TestAssemblerKeepsDomainOwner(t *testing.T) {
+	first := landlock.Owner{Namespace: "a", Pod: "first", Container: "app"}
+	second := landlock.Owner{Namespace: "b", Pod: "second", Container: "app"}
+	owner := first
+	a := NewAssembler(func(pid int, _ time.Time) (landlock.Owner, bool) { return owner, pid == 100 })
+	add := func(serial int, domain string) []Denial {
+		t.Helper()
+		var out []Denial
+		for _, text := range []struct {
+			typ  uint16
+			text string
+		}{
+			{1423, fmt.Sprintf(`audit(1795683084.166:%d): domain=%s blockers=fs.read_file path="/etc/passwd" dev="vda" ino=1`, serial, domain)},
+			{1300, fmt.Sprintf(`audit(1795683084.166:%d): arch=c000003e syscall=257 success=no exit=-13 ppid=1 pid=100 comm="cat" exe="/bin/busybox" key=(null)`, serial)},
+			{1320, fmt.Sprintf(`audit(1795683084.166:%d): `, serial)},
+		} {
+			rec, err := ParseRecord(text.typ, []byte(text.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a.Add(rec)...)
+		}
+		return out
+	}
+	if d := add(1, "1a"); len(d) != 1 || d[0].Owner != first {
+		t.Fatalf("first denial: %+v", d)
+	}
+	owner = second // PID 100 is now another container's process
+	if d := add(2, "1a"); len(d) != 1 || d[0].Owner != first {
+		t.Errorf("same domain: %+v, want the first owner", d)
+	}
+	if d := add(3, "2b"); len(d) != 1 || d[0].Owner != second {
+		t.Errorf("new domain: %+v, want the second owner", d)
+	}
 }

@@ -127,6 +127,30 @@ func (b *Bundle) Rootfs() string {
 	return filepath.Join(b.Dir, b.view.Root.Path)
 }
 
+// CgroupsPath returns linux.cgroupsPath, or "" when there is none. It is
+// read only for the containers podlock confines.
+func (b *Bundle) CgroupsPath() (string, error) {
+	doc, err := b.document()
+	if err != nil {
+		return "", err
+	}
+	var path any
+	switch linux := doc["linux"].(type) {
+	case nil:
+	case map[string]any:
+		path = linux["cgroupsPath"]
+	default:
+		return "", fmt.Errorf("%s: %q is not an object", ConfigName, "linux")
+	}
+	switch p := path.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return p, nil
+	}
+	return "", fmt.Errorf("%s: linux.cgroupsPath is not a string", ConfigName)
+}
+
 func (b *Bundle) document() (map[string]any, error) {
 	if b.doc == nil {
 		doc, err := decodeObject(b.raw)

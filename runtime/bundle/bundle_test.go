@@ -120,6 +120,29 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+func TestCgroupsPath(t *testing.T) {
+	for config, want := range map[string]string{
+		`{"linux": {"cgroupsPath": "/kubepods/pod1/c1"}}`:            "/kubepods/pod1/c1",
+		`{"linux": {"cgroupsPath": "pod1.slice:cri-containerd:c1"}}`: "pod1.slice:cri-containerd:c1",
+		`{"linux": {"namespaces": []}}`:                              "",
+		`{"process": {"args": ["sh"]}}`:                              "",
+		`{"linux": 42}`:                                              "error",
+		`{"linux": {"cgroupsPath": 42}}`:                             "error",
+	} {
+		b, err := Open(newBundle(t, []byte(config), 0o644))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.CgroupsPath()
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("%s: CgroupsPath() = %q (%v), want %q", config, got, err, want)
+		}
+	}
+}
+
 func TestOpenRelative(t *testing.T) {
 	dir := newBundle(t, readTestdata(t), 0o644)
 	t.Chdir(dir)

@@ -1,9 +1,12 @@
 package e2e_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/tests/internal/cluster"
@@ -14,7 +17,8 @@ import (
 
 // A denial in a confined pod becomes exactly one Event on the pod, naming
 // the binary, the path and the access right, however often it happens;
-// podlock-node's metric counts every one.
+// podlock-node's metric counts every one. A pod that podlock does not
+// confine cannot post one on another namespace's pod.
 func TestDenialEvents(t *testing.T) {
 	if landlock.KernelABI() < 7 {
 		testenv.Require(t, func() string { return "needs Landlock ABI 7 for audit records" })
@@ -26,7 +30,7 @@ func TestDenialEvents(t *testing.T) {
 	c.API.Apply(t, []byte(strings.Replace(testenv.QuickstartProfile, "name: demo", "name: e2e-denials", 1)))
 	testenv.LockAudit(t)
 
-	agent := podlockctl.StartNodeAgent(t, c.API, cluster.NodeName)
+	agent := podlockctl.StartNodeAgent(t, c.API, cluster.NodeName, c.PodlockIndexDir())
 
 	p, log := run(t, c, pod("denied", "cat /etc/passwd; cat /etc/passwd; cat /etc/passwd; sleep 1", withProfile("e2e-denials")))
 	wantLines(t, "stderr", log.Stderr, []string{
@@ -46,6 +50,32 @@ func TestDenialEvents(t *testing.T) {
 	}
 	eventually(t, "the denials to be counted", func() bool {
 		return agent.Counted(`podlock_denials_total{access="fs.read_file",binary="/bin/busybox",container="app",namespace="default",profile="e2e-denials"} 3`)
+	})
+
+	t.Run("a pod podlock does not confine forges no owner", func(t *testing.T) {
+		// In namespace attacker, a hostNetwork pod of the plain runtime
+		// writes the policy podlock mounts into confined containers,
+		// naming a pod of namespace default, and denies itself a read
+		// with Landlock.
+		bin := filepath.Dir(testenv.TestProgram(t, "self-confine"))
+		forged := `{"owner":{"namespace":"default","pod":"victim","podUID":"forged","container":"app","profile":"forged"}}`
+		forger := pod("forger", "mkdir -p /.podlock && echo '"+forged+"' > /.podlock/policy.json && /opt/test/self-confine 2 /etc/hostname")
+		forger.Namespace = "attacker"
+		forger.Spec.Volumes = []corev1.Volume{{Name: "test", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: bin}}}}
+		forger.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "test", MountPath: "/opt/test", ReadOnly: true}}
+		if _, log := run(t, c, forger); !strings.Contains(log.Stderr, "open /etc/hostname: permission denied") {
+			t.Fatalf("the forger was not denied: %q", log.Stderr)
+		}
+		// Audit records are read in order: once the victim's own denial
+		// is reported, the forger's was read.
+		victim, _ := run(t, c, pod("victim", "cat /etc/passwd; sleep 1", withProfile("e2e-denials")))
+		eventually(t, "the victim's Event", func() bool { return len(denialEvents(t, c, victim.Name)) > 0 })
+		if got := denialEvents(t, c, victim.Name); len(got) != 1 || got[0] != want {
+			t.Errorf("events on default/victim %q, want only %q", got, want)
+		}
+		if agent.Counted(`profile="forged"`) {
+			t.Error("the forged owner's denial was counted")
+		}
 	})
 }
 

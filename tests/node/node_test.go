@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/profiles"
@@ -49,7 +48,7 @@ func manifests(t *testing.T, patterns ...string) [][]byte {
 func TestNodeAgent(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	cp := kubetest.StartControlPlane(t, kubetest.Options{Tokens: map[string][]string{agentUser: nil}})
-	for _, m := range manifests(t, "crds/*.yaml", "kubernetes/namespace.yaml", "kubernetes/node-rbac.yaml") {
+	for _, m := range manifests(t, "crds/*.yaml", "kubernetes/namespace.yaml", "kubernetes/node-rbac.yaml", "kubernetes/node-admission-policy.yaml") {
 		cp.Apply(t, m)
 	}
 	cp.Apply(t, []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: test-node\n"))
@@ -62,7 +61,9 @@ func TestNodeAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	agentKubeconfig := filepath.Join(dir, "agent.kubeconfig")
-	if err := cp.WriteKubeconfig(agentKubeconfig, "agent", cp.Token(agentUser)); err != nil {
+	// The token of the DaemonSet's pod on the node, which the shipped
+	// admission policy lets label that node.
+	if err := cp.WriteKubeconfig(agentKubeconfig, "agent", agentPodToken(t, cp, "test-node")); err != nil {
 		t.Fatal(err)
 	}
 	hostBin, hostConfig := filepath.Join(dir, "usr-local-bin"), filepath.Join(dir, "etc-podlock")
@@ -76,7 +77,7 @@ func TestNodeAgent(t *testing.T) {
 		}
 	}
 	run("setup", "--host-root=/", "--bin-dir="+hostBin, "--config-dir="+hostConfig, "--source-dir="+bin,
-		"--api-server="+cp.URL(), "--ca-file="+ca, "--cache-dir="+filepath.Join(dir, "cache"), "--record-dir="+filepath.Join(dir, "records"))
+		"--api-server="+cp.URL(), "--ca-file="+ca, "--cache-dir="+filepath.Join(dir, "cache"), "--record-dir="+filepath.Join(dir, "records"), "--index-dir="+filepath.Join(dir, "index"))
 	for _, f := range []string{filepath.Join(hostBin, "podlock-runtime"), filepath.Join(hostBin, "podlock-helper"), filepath.Join(hostConfig, "config.yaml"), filepath.Join(hostConfig, "kubeconfig")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("setup did not write %s: %v", f, err)
@@ -138,6 +139,7 @@ func TestNodeAgent(t *testing.T) {
 			Kubeconfig:  filepath.Join(hostConfig, "kubeconfig"),
 			CacheDir:    filepath.Join(dir, "cache"),
 			RecordDir:   filepath.Join(dir, "records"),
+			IndexDir:    filepath.Join(dir, "index"),
 			Helper:      filepath.Join(hostBin, "podlock-helper"),
 			ProfilesDir: runtime.DefaultProfilesDir,
 			APITimeout:  cfg.APITimeout,
@@ -185,118 +187,5 @@ func TestManifestsDryRun(t *testing.T) {
 		if err := cp.DryRunApply(data); err != nil {
 			t.Errorf("%s: %v", rel, err)
 		}
-	}
-}
-
-// A denial in a confined container becomes exactly one Event on its pod,
-// naming the binary, the path and the access right, however often it
-// happens, and a metric counts every one.
-func TestDenialEvents(t *testing.T) {
-	testenv.Require(t, testenv.Root, testenv.Program("runc"), testenv.Busybox)
-	if landlock.KernelABI() < 7 {
-		testenv.Require(t, func() string { return "needs Landlock ABI 7 for audit records" })
-	}
-	cp := kubetest.StartControlPlane(t, kubetest.Options{Tokens: map[string][]string{agentUser: nil}})
-	// After the control plane, whose cleanup must come after podlock-node's.
-	testenv.LockAudit(t)
-	for _, m := range manifests(t, "kubernetes/namespace.yaml", "kubernetes/node-rbac.yaml") {
-		cp.Apply(t, m)
-	}
-	cp.Apply(t, []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: test-node\n"))
-	cp.Apply(t, []byte("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n"))
-	cp.Apply(t, []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  automountServiceAccountToken: false\n  containers:\n  - name: app\n    image: busybox\n"))
-	status, body, err := cp.Do("GET", "/api/v1/namespaces/default/pods/web", nil)
-	if err != nil || status != 200 {
-		t.Fatalf("%d %v %s", status, err, body)
-	}
-	var pod struct {
-		Metadata struct {
-			UID string `json:"uid"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(body, &pod); err != nil {
-		t.Fatal(err)
-	}
-
-	agent := podlockctl.StartNodeAgent(t, cp, "test-node")
-	bin := testenv.Binaries(t)
-
-	profiles := t.TempDir()
-	if err := os.WriteFile(filepath.Join(profiles, "demo.yaml"), []byte(`
-apiVersion: podlock.kubewarden.io/v1alpha1
-kind: LandlockProfile
-metadata:
-  name: node-denials
-spec:
-  profilesByContainer:
-    app:
-      /bin/sh:
-        readExec: [/bin/cat]
-        readOnly: [/etc/hostname]
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rt := testenv.NewRuntime(t, filepath.Join(bin, "podlock-runtime"),
-		"PODLOCK_CONFIG=/dev/null", "PODLOCK_PROFILES_DIR="+profiles, "PODLOCK_RUNTIME=runc")
-	// A profile name of its own: other tests' containers, in parallel,
-	// are denied the same accesses, and the counter must be this test's.
-	b := testenv.NewBundle(t, "sh", "-c", "cat /etc/passwd; cat /etc/passwd; cat /etc/passwd; sleep 1").Annotate("default", "app", "node-denials")
-	b.Spec.Annotations["io.kubernetes.cri.sandbox-name"] = "web"
-	b.Spec.Annotations["io.kubernetes.cri.sandbox-uid"] = pod.Metadata.UID
-	b.Write(t)
-	if res := rt.Run(b, "denied"); res.Err != nil || !strings.Contains(res.Stderr, "Permission denied") {
-		t.Fatalf("run: %v %q %q", res.Err, res.Stderr, rt.LogErrors(t))
-	}
-
-	want := `container app: /bin/busybox was denied fs.read_file on /etc/passwd (profile node-denials)`
-	var events []string
-	waitFor(t, "the denial's Event", func() bool {
-		events = podlockEvents(t, cp)
-		return len(events) > 0
-	})
-	time.Sleep(time.Second) // any duplicate would have arrived by now
-	if events = podlockEvents(t, cp); len(events) != 1 || events[0] != want {
-		t.Errorf("events %q, want exactly %q", events, want)
-	}
-	waitFor(t, "the denials to be counted", func() bool {
-		return agent.Counted(`podlock_denials_total{access="fs.read_file",binary="/bin/busybox",container="app",namespace="default",profile="node-denials"} 3`)
-	})
-}
-
-// podlockEvents returns the messages of the Events podlock-node reported
-// on pod web.
-func podlockEvents(t *testing.T, cp *kubetest.ControlPlane) []string {
-	t.Helper()
-	status, body, err := cp.Do("GET", "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=web,reason=PodlockDenied", nil)
-	if err != nil || status != 200 {
-		t.Fatalf("listing events: %d %v %s", status, err, body)
-	}
-	var list struct {
-		Items []struct {
-			Message        string `json:"message"`
-			InvolvedObject struct {
-				Kind      string `json:"kind"`
-				FieldPath string `json:"fieldPath"`
-			} `json:"involvedObject"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range list.Items {
-		out = append(out, e.Message)
-	}
-	return out
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

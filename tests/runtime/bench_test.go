@@ -73,7 +73,7 @@ func BenchmarkSeccompFilter(b *testing.B) {
 	e := newEnv(b, "PODLOCK_RECORD_DIR="+b.TempDir())
 	e.profile("bind", bindSeccomp("runtime-default"))
 	e.profile("learned", recordProfile)
-	loop := buildTestProgram(b, "syscall-loop")
+	loop := testenv.TestProgram(b, "syscall-loop")
 
 	none := testenv.NewBundle(b, "/opt/bin/syscall-loop")
 	native := testenv.NewBundle(b, "/opt/bin/syscall-loop")

@@ -7,12 +7,14 @@ import (
 
 	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/landlock/audit"
+	"github.com/kubewarden/podlock/runtime/index"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
 // The kernel's Landlock audit records of a confined container's denials
 // are read as the audit daemon and traced back to the pod, container and
-// profile, each with the binary, the path and the access right.
+// profile (through the container's cgroup and podlock-runtime's index),
+// each with the binary, the path and the access right.
 func TestDenialsReported(t *testing.T) {
 	e := newEnv(t)
 	e.profile("demo", testenv.QuickstartProfile)
@@ -24,11 +26,19 @@ func TestDenialsReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	containers := index.NewReader(e.rt.IndexDir)
+	ownerOf, err := audit.CgroupOwner("/proc", func(cgroups []string) (landlock.Owner, bool) {
+		c, ok := containers.Container(cgroups)
+		return c.Owner, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	denials := make(chan audit.Denial, 64)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		a := audit.NewAssembler(audit.ProcOwner("/proc"))
+		a := audit.NewAssembler(ownerOf)
 		for {
 			rec, err := conn.Receive()
 			if errors.Is(err, audit.ErrClosed) {

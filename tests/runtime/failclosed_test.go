@@ -110,6 +110,12 @@ func TestFailClosed(t *testing.T) {
 			want:    "is too long to hold a unix socket: set a shorter recordDir",
 		},
 		{
+			name:    "container index unusable",
+			profile: testenv.QuickstartProfile,
+			env:     []string{"PODLOCK_INDEX_DIR=/dev/null/index"},
+			want:    "container index: mkdir /dev/null: not a directory; fix indexDir in /etc/podlock/config.yaml or PODLOCK_INDEX_DIR",
+		},
+		{
 			name:    "real runtime missing",
 			profile: testenv.QuickstartProfile,
 			env:     []string{"PODLOCK_RUNTIME=/nonexistent/runc"},

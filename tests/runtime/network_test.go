@@ -3,8 +3,6 @@ package runtime_test
 import (
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,7 +117,7 @@ kill $victim
 exit 0
 `
 	b := testenv.NewBundle(t, "/bin/busybox", "sh", "-c", script).Annotate("default", "app", "demo")
-	socket := buildTestProgram(t, "abstract-socket")
+	socket := testenv.TestProgram(t, "abstract-socket")
 	install(t, socket, filepath.Join(b.Dir, "rootfs", "opt", "bin", "abstract-socket"))
 	install(t, socket, filepath.Join(b.Dir, "rootfs", "opt", "bin", "abstract-socket-free"))
 	b.Write(t)
@@ -133,18 +131,4 @@ exit 0
 		!strings.Contains(stderr[1], "abstract-socket: dial unix @podlock-test: connect: operation not permitted") {
 		t.Errorf("stderr %q", stderr)
 	}
-}
-
-// buildTestProgram builds a static program of tests/cmd: the containers'
-// busybox userland has no client for every kernel interface.
-func buildTestProgram(t testing.TB, name string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("go", "build", "-o", out, "./tests/cmd/"+name)
-	cmd.Dir = testenv.ModuleRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if data, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v: %s", name, err, data)
-	}
-	return out
 }

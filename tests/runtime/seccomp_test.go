@@ -379,7 +379,7 @@ spec:
 // condition on clone's flags still refuses a user namespace to every
 // process of the container, whether or not the profile lists binaries.
 func TestSeccompListedBinariesKeepArgumentRules(t *testing.T) {
-	userns := buildTestProgram(t, "userns-clone")
+	userns := testenv.TestProgram(t, "userns-clone")
 	for _, tc := range []struct {
 		name, binaries string
 	}{
@@ -524,7 +524,7 @@ spec:
   seccompByContainer:
     app: helper-only
 `)
-	loop := buildTestProgram(t, "syscall-loop")
+	loop := testenv.TestProgram(t, "syscall-loop")
 	for i := range 10 {
 		b := testenv.NewBundle(t, "/opt/bin/syscall-loop", "1").Annotate("default", "app", "demo")
 		install(t, loop, filepath.Join(b.Dir, "rootfs", "opt", "bin", "syscall-loop"))

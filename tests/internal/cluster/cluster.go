@@ -250,6 +250,10 @@ func (c *Cluster) PodlockCacheDir() string { return c.path("podlock", "cache") }
 // records in learning mode.
 func (c *Cluster) PodlockRecordDir() string { return c.path("podlock", "records") }
 
+// PodlockIndexDir is where podlock-runtime records the containers it
+// confines, for podlock-node to attribute their denials.
+func (c *Cluster) PodlockIndexDir() string { return c.path("podlock", "index") }
+
 // writePodlockConfig writes podlock-runtime's config: profiles from the
 // apiserver with the node identity of install/kubernetes/node-rbac.yaml,
 // the cached runc behind it.
@@ -263,6 +267,7 @@ func (c *Cluster) writePodlockConfig() error {
 		"kubeconfig": kubeconfig,
 		"cacheDir":   c.PodlockCacheDir(),
 		"recordDir":  c.PodlockRecordDir(),
+		"indexDir":   c.PodlockIndexDir(),
 		"apiTimeout": c.opts.APITimeout,
 		"helper":     filepath.Join(c.binDir, "podlock-helper"),
 		"runtime":    c.RuncBinary(),

@@ -1,6 +1,7 @@
 package podlockctl
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kubewarden/podlock/tests/internal/kube"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
@@ -25,14 +28,20 @@ const AgentUser = "system:serviceaccount:podlock-system:podlock-node-agent"
 type NodeAgent struct {
 	// Metrics is the address of its Prometheus endpoint.
 	Metrics string
+	cmd     *exec.Cmd
 }
+
+// agentAddressSpace bounds the agent's memory in tests: an agent that
+// reads without bound fails there instead of taking the machine's memory.
+const agentAddressSpace = 2 << 30
 
 // StartNodeAgent runs `podlock-node run` for node as AgentUser (which the
 // control plane must have a token for), with its token and labels written
-// under a temporary directory, and waits until it serves metrics. It
-// reports denials: the caller holds testenv.LockAudit. It is stopped at
-// the end of the test.
-func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node string) *NodeAgent {
+// under a temporary directory, attributing denials through
+// podlock-runtime's container index in indexDir, and waits until it serves
+// metrics. It reports denials: the caller holds testenv.LockAudit. It is
+// stopped at the end of the test.
+func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node, indexDir string) *NodeAgent {
 	t.Helper()
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "agent.kubeconfig")
@@ -42,7 +51,8 @@ func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node string) *NodeAgent
 	a := &NodeAgent{Metrics: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
 	bin := testenv.Binaries(t)
 	cmd := exec.Command(filepath.Join(bin, "podlock-node"), "run", "--host-root=/", "--bin-dir="+bin, "--config-dir="+dir,
-		"--node-name="+node, "--kubeconfig="+kubeconfig, "--metrics-address="+a.Metrics)
+		"--node-name="+node, "--kubeconfig="+kubeconfig, "--metrics-address="+a.Metrics, "--index-dir="+indexDir)
+	a.cmd = cmd
 	log, err := os.Create(filepath.Join(dir, "podlock-node.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +62,11 @@ func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node string) *NodeAgent
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	limit := unix.Rlimit{Cur: agentAddressSpace, Max: agentAddressSpace}
+	if err := unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_AS, &limit, nil); err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("limiting podlock-node's memory: %v", err)
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -69,6 +84,26 @@ func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node string) *NodeAgent
 		time.Sleep(100 * time.Millisecond)
 	}
 	return a
+}
+
+// Running reports whether the agent is still running, and how much memory
+// it has used at most (VmHWM, in kB).
+func (a *NodeAgent) Running(t testing.TB) (running bool, peakKB int) {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	if err != nil {
+		return false, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		switch key, value, _ := strings.Cut(line, ":"); key {
+		case "State":
+			// A zombie has exited.
+			running = !strings.HasPrefix(strings.TrimSpace(value), "Z")
+		case "VmHWM":
+			peakKB, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(value), " kB"))
+		}
+	}
+	return running, peakKB
 }
 
 // Counted reports whether the agent's metrics hold the line.

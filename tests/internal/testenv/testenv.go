@@ -120,6 +120,21 @@ func Binaries(t testing.TB) string {
 	return binDir
 }
 
+// TestProgram builds a static program of tests/cmd into a temporary
+// directory and returns its path: the containers' busybox userland has no
+// client for every kernel interface.
+func TestProgram(t testing.TB, name string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", out, "./tests/cmd/"+name)
+	cmd.Dir = ModuleRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if data, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v: %s", name, err, data)
+	}
+	return out
+}
+
 // Rootfs builds a busybox-static root filesystem in dir: every applet as a
 // symlink in /bin, /etc files the tests read, and /opt/bin/id, a copy of
 // busybox, which is a binary distinct from /bin/busybox.
@@ -231,6 +246,9 @@ type Runtime struct {
 	Binary string
 	// Root is the state directory (--root), Log the --log file.
 	Root, Log string
+	// IndexDir is podlock-runtime's container index (PODLOCK_INDEX_DIR),
+	// private to the test unless Env names another.
+	IndexDir string
 	// Env is added to the environment of every command.
 	Env []string
 	// Globals are global flags given before the command, after those
@@ -246,7 +264,13 @@ type Runtime struct {
 func NewRuntime(t testing.TB, binary string, env ...string) *Runtime {
 	t.Helper()
 	dir := t.TempDir()
-	r := &Runtime{Binary: binary, Root: filepath.Join(dir, "state"), Log: filepath.Join(dir, "log.json"), Env: env}
+	r := &Runtime{Binary: binary, Root: filepath.Join(dir, "state"), Log: filepath.Join(dir, "log.json"), IndexDir: filepath.Join(dir, "index")}
+	r.Env = append([]string{"PODLOCK_INDEX_DIR=" + r.IndexDir}, env...)
+	for _, v := range env {
+		if dir, ok := strings.CutPrefix(v, "PODLOCK_INDEX_DIR="); ok {
+			r.IndexDir = dir
+		}
+	}
 	t.Cleanup(func() {
 		entries, _ := os.ReadDir(r.Root)
 		for _, e := range entries {
