@@ -22,6 +22,8 @@ var (
 		"run":    set("bundle", "b", "console-socket", "pidfd-socket", "pid-file", "preserve-fds", "config", "f"),
 		"exec": set("console-socket", "pidfd-socket", "cwd", "env", "e", "user", "u", "additional-gids", "g",
 			"process", "p", "pid-file", "process-label", "apparmor", "cap", "c", "preserve-fds", "cgroup"),
+		"restore": set("bundle", "b", "console-socket", "image-path", "work-path", "manage-cgroups-mode", "pid-file",
+			"empty-ns", "lsm-profile", "lsm-mount-context"),
 	}
 )
 

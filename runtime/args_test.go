@@ -140,6 +140,7 @@ func TestVerbFlag(t *testing.T) {
 		{name: "no verb", argv: argv("--bundle /b"), found: false},
 		{name: "flag at the end takes no value", argv: argv("create ID2 -b"), found: false},
 		{name: "boolean flag before", argv: argv("create --no-pivot -b /b ID"), value: "/b", found: true},
+		{name: "restore, after its value flags", argv: argv("restore --image-path /i --work-path /w --bundle /b ID"), value: "/b", found: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -304,6 +305,8 @@ func TestVerbValueFlagsOfRunc(t *testing.T) {
 		{name: "runc create --pidfd-socket", argv: argv("create --pidfd-socket /s --bundle /b ID"), pos: []string{"ID"}},
 		{name: "runc exec --pidfd-socket", argv: argv("exec --pidfd-socket /s ID sh"), pos: []string{"ID", "sh"}},
 		{name: "crun create --config", argv: argv("create --config /c.json --bundle /b ID"), pos: []string{"ID"}},
+		{name: "restore as containerd's shim runs it", argv: argv("restore --detach --pid-file /b/init.pid --image-path /i --work-path /w --no-pivot --bundle /b ID"), pos: []string{"ID"}},
+		{name: "restore with every value flag", argv: argv("restore --console-socket /s --manage-cgroups-mode soft --empty-ns network --lsm-profile a:b --lsm-mount-context c -b /b ID"), pos: []string{"ID"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

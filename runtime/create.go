@@ -43,11 +43,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		// inspects and rewrites.
 		return errors.New("podlock-runtime does not support crun's --config: it confines containers through the bundle's config.json")
 	}
-	dir, ok := r.args.VerbFlag("bundle", "b")
-	if !ok || dir == "" {
-		dir = "."
-	}
-	b, err := bundle.Open(dir)
+	b, err := bundle.Open(r.bundleDir())
 	if err != nil {
 		return err
 	}
@@ -119,6 +115,16 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	r.log.Debug("container confined", "profile", id.Profile, "container", id.Container,
 		"binaries", len(c.Policy.Binaries), "containerWide", c.Policy.Container != nil, "seccomp", c.owner.Seccomp, "namespaceSeccomp", c.owner.NamespaceSeccomp)
 	return nil
+}
+
+// bundleDir is the bundle of a create, run or restore: --bundle, or the
+// working directory, as for runc.
+func (r *Runtime) bundleDir() string {
+	dir, ok := r.args.VerbFlag("bundle", "b")
+	if !ok || dir == "" {
+		return "."
+	}
+	return dir
 }
 
 // confinement is everything podlock puts into a bundle.

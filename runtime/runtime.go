@@ -57,6 +57,10 @@ func run(args Args, log *slog.Logger) error {
 		if argv, err = r.prepareExec(real); err != nil {
 			return err
 		}
+	case "restore":
+		if err := r.checkRestore(); err != nil {
+			return err
+		}
 	case "":
 		printVersion() // only --version gets here; the runtime adds its own
 	}

@@ -68,6 +68,13 @@ func FuzzMutatePods(f *testing.F) {
 
 func FuzzValidatePods(f *testing.F) {
 	fuzzSeeds(f, podKind, podSeeds...)
+	// Updates of the subresources that take a whole Pod.
+	for _, sub := range []string{"status", "ephemeralcontainers"} {
+		f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"s","operation":"UPDATE","subResource":"` + sub +
+			`","kind":{"version":"v1","kind":"Pod"},"namespace":"team","name":"x",` +
+			`"object":{"metadata":{"annotations":{"podlock.kubewarden.io/profile":"demo"}},"spec":{"ephemeralContainers":[{"name":"d"},{}]}},` +
+			`"oldObject":{"metadata":{"annotations":{"podlock.kubewarden.io/profile":"demo"}},"spec":{"ephemeralContainers":null}}}}`))
+	}
 	fuzzHandler(f, PathValidatePods)
 }
 

@@ -22,6 +22,8 @@ type pod struct {
 	HasSeccompProfile bool
 	// Windows: spec.os.name is windows.
 	Windows bool
+	// EphemeralContainers are the names of spec.ephemeralContainers.
+	EphemeralContainers []string
 	// have says which objects a JSON patch can add into.
 	have parents
 }
@@ -36,6 +38,7 @@ type seccompField struct {
 }
 
 type containerJSON struct {
+	Name            string        `json:"name"`
 	SecurityContext *seccompField `json:"securityContext"`
 }
 
@@ -82,6 +85,9 @@ func decodePod(raw []byte) (*pod, error) {
 			}
 		}
 		p.Windows = s.OS != nil && s.OS.Name == "windows"
+		for _, c := range s.EphemeralContainers {
+			p.EphemeralContainers = append(p.EphemeralContainers, c.Name)
+		}
 	}
 	return p, nil
 }

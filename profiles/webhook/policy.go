@@ -257,10 +257,28 @@ func (p *policy) validateCreate(ctx context.Context, pod *pod, ns namespacePolic
 }
 
 // validateUpdate returns why an update of a pod must be refused: the
-// binding to profiles is fixed at creation (the runtime reads it when a
-// container starts, including restarts), and the runtime class cannot
-// change.
+// binding cannot change (validateBinding), nor can the runtime class.
 func (p *policy) validateUpdate(ctx context.Context, old, pod *pod) ([]string, error) {
+	problems := validateBinding(old, pod)
+	// A pod being deleted must stay updatable, or its finalizers could
+	// never be removed.
+	if !pod.Deleting {
+		reserved, why, err := p.reserved(ctx, runtimeClass(pod))
+		if err != nil {
+			return nil, err
+		}
+		if reserved {
+			problems = append(problems, why+"; spec.runtimeClassName cannot change on an existing pod: delete the pod and create it again")
+		}
+	}
+	return problems, nil
+}
+
+// validateBinding returns why an update of a pod, through the pod itself
+// or a subresource that can change its metadata (status), must be
+// refused: the binding to profiles is fixed at creation, since the runtime
+// reads it whenever a container starts, restarts included.
+func validateBinding(old, pod *pod) []string {
 	var problems []string
 	changed := func(what, key string, oldMap, newMap map[string]string) {
 		ov, oldOK := oldMap[key]
@@ -282,16 +300,48 @@ func (p *policy) validateUpdate(ctx context.Context, old, pod *pod) ([]string, e
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		changed("annotation", k, old.Annotations, pod.Annotations)
 	}
+	return problems
+}
 
-	// A pod being deleted must stay updatable, or its finalizers could
-	// never be removed.
-	if !pod.Deleting {
-		reserved, why, err := p.reserved(ctx, runtimeClass(pod))
-		if err != nil {
-			return nil, err
-		}
-		if reserved {
-			problems = append(problems, why+"; spec.runtimeClassName cannot change on an existing pod: delete the pod and create it again")
+// validateEphemeralContainers returns why an update of the
+// ephemeralcontainers subresource (kubectl debug) must be refused. An
+// ephemeral container that the pod's LandlockProfile does not name would
+// run unconfined in the pod of the containers the profile confines, where
+// it can reach them through /proc (with a shared process namespace or
+// kubectl debug --target), shared volumes and the network namespace. So
+// it is refused, rather than confined by some rules podlock would have to
+// invent: the profile's author decides how a debug container is confined
+// by naming it. A profile in mode Record confines no container, and its
+// pod may be debugged.
+func (p *policy) validateEphemeralContainers(ctx context.Context, namespace string, old, pod *pod) ([]string, error) {
+	problems := validateBinding(old, pod)
+	added := slices.DeleteFunc(slices.Clone(pod.EphemeralContainers), func(c string) bool {
+		return slices.Contains(old.EphemeralContainers, c)
+	})
+	// The annotation, not the label: it is what podlock-runtime reads
+	// when it creates the ephemeral container.
+	name, bound := pod.Annotations[ProfileAnnotation]
+	if !bound || len(added) == 0 {
+		return problems, nil
+	}
+	if err := v1alpha1.ValidateName(name); err != nil {
+		return append(problems, fmt.Sprintf("annotation %s=%s is not a LandlockProfile name: ephemeral containers cannot be added to this pod", ProfileAnnotation, name)), nil
+	}
+	llp, err := p.store.LandlockProfile(ctx, namespace, name)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("LandlockProfile %s/%s: %w", namespace, name, err)
+	case llp == nil:
+		return append(problems, fmt.Sprintf("the pod is bound to LandlockProfile %q, which does not exist in namespace %q: ephemeral containers cannot be added to it",
+			name, namespace)), nil
+	case llp.Spec.Records():
+		return problems, nil
+	}
+	for _, c := range added {
+		if !llp.Spec.Confines(c) {
+			problems = append(problems, fmt.Sprintf("ephemeral container %q is not named by LandlockProfile %q, which confines this pod: it would run unconfined next to the confined containers and could reach them through /proc; "+
+				"to allow debugging, add %q to the profile's spec.containerWide (or spec.profilesByContainer or spec.seccompByContainer) and start the debug container under that name (kubectl debug --container %s)",
+				c, name, c, c))
 		}
 	}
 	return problems, nil

@@ -4,8 +4,10 @@
 //   - PathMutatePods binds labelled pods to their LandlockProfile (runtime
 //     class and annotation), applies the namespace's seccomp policy and the
 //     runtime-class policy, on CREATE only;
-//   - PathValidatePods checks a pod as it will be stored (CREATE) and keeps
-//     its binding fixed (UPDATE);
+//   - PathValidatePods checks a pod as it will be stored (CREATE), keeps
+//     its binding fixed (UPDATE of the pod and of its status), and admits
+//     ephemeral containers (UPDATE of its ephemeralcontainers) only when
+//     its profile names them;
 //   - PathValidateWorkloads refuses, at apply time, a Deployment,
 //     StatefulSet, DaemonSet, ReplicaSet, Job or CronJob whose pods would be
 //     refused.
@@ -63,8 +65,20 @@ func (w *Webhooks) Handlers() map[string]http.Handler {
 	}
 }
 
+// Subresources of pods that the validating webhook checks. Both take a
+// whole Pod: an update of status can change the pod's labels and
+// annotations (the API server keeps only its spec), and kubectl debug adds
+// ephemeral containers through ephemeralcontainers (the API server keeps
+// only its spec.ephemeralContainers).
+const (
+	subresourceStatus              = "status"
+	subresourceEphemeralContainers = "ephemeralcontainers"
+)
+
+// isPod reports whether a request is about a pod, or a subresource of
+// one that takes a Pod.
 func isPod(req admission.Request) bool {
-	return req.Kind.Group == "" && req.Kind.Kind == "Pod" && req.SubResource == ""
+	return req.Kind.Group == "" && req.Kind.Kind == "Pod"
 }
 
 // errored refuses a request podlock could not decide on, with the cause.
@@ -81,7 +95,7 @@ func denied(problems []string) admission.Response {
 func (w *Webhooks) MutatePod(ctx context.Context, req admission.Request) admission.Response {
 	// The API server refuses any change of spec.runtimeClassName on
 	// UPDATE: updates are only validated.
-	if req.Operation != admissionv1.Create || !isPod(req) {
+	if req.Operation != admissionv1.Create || !isPod(req) || req.SubResource != "" {
 		return admission.Allowed("")
 	}
 	pod, err := decodePod(req.Object.Raw)
@@ -110,8 +124,8 @@ func (w *Webhooks) ValidatePod(ctx context.Context, req admission.Request) admis
 		return admission.Allowed("")
 	}
 	var problems []string
-	switch req.Operation {
-	case admissionv1.Create:
+	switch {
+	case req.Operation == admissionv1.Create && req.SubResource == "":
 		pod, err := decodePod(req.Object.Raw)
 		if err != nil {
 			return w.errored(req, http.StatusBadRequest, err)
@@ -123,7 +137,7 @@ func (w *Webhooks) ValidatePod(ctx context.Context, req admission.Request) admis
 		if problems, err = w.policy.validateCreate(ctx, pod, ns); err != nil {
 			return w.errored(req, http.StatusInternalServerError, err)
 		}
-	case admissionv1.Update:
+	case req.Operation == admissionv1.Update:
 		pod, err := decodePod(req.Object.Raw)
 		if err != nil {
 			return w.errored(req, http.StatusBadRequest, err)
@@ -132,7 +146,18 @@ func (w *Webhooks) ValidatePod(ctx context.Context, req admission.Request) admis
 		if err != nil {
 			return w.errored(req, http.StatusBadRequest, fmt.Errorf("old object: %w", err))
 		}
-		if problems, err = w.policy.validateUpdate(ctx, old, pod); err != nil {
+		switch req.SubResource {
+		case "":
+			problems, err = w.policy.validateUpdate(ctx, old, pod)
+		case subresourceStatus:
+			// Not the runtime-class policy: the kubelet's status updates
+			// must go through whatever the policy became since the pod
+			// was created.
+			problems = validateBinding(old, pod)
+		case subresourceEphemeralContainers:
+			problems, err = w.policy.validateEphemeralContainers(ctx, req.Namespace, old, pod)
+		}
+		if err != nil {
 			return w.errored(req, http.StatusInternalServerError, err)
 		}
 	}

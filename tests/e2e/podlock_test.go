@@ -194,6 +194,10 @@ func TestPodlock(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl debug: a debug container runs only when the profile names it, confined", func(t *testing.T) {
+		testEphemeralContainers(t, c, hostname)
+	})
+
 	// Last: it stops the apiserver.
 	t.Run("learning mode: record, apply, run again with no denial, deny one more path", func(t *testing.T) {
 		testRecord(t, c)
