@@ -40,7 +40,7 @@ export GOFLAGS
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller
+build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller $(BIN)/podlock-convert
 
 $(BIN)/podlock-runtime: FORCE
 	CGO_ENABLED=1 $(GO) build -tags '$(RUNTIME_TAGS)' \
@@ -66,6 +66,10 @@ $(BIN)/podlock-controller: FORCE
 
 $(BIN)/podlock-node: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-node
+
+# Runs on users' machines, next to kubectl: static, no cgo.
+$(BIN)/podlock-convert: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-convert
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
