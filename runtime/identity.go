@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
@@ -76,6 +77,12 @@ func identify(annotations map[string]string) (identity, error) {
 	if id.Namespace == "" {
 		id.Namespace = dir.DefaultNamespace // not started by Kubernetes
 	}
+	if id.Container == "" {
+		var err error
+		if id.Container, err = standaloneContainer(annotations); err != nil {
+			return identity{}, err
+		}
+	}
 	for key, name := range map[string]string{v1alpha1.ProfileKey: profile, v1alpha1.SeccompKey: seccomp} {
 		if _, ok := annotations[key]; ok {
 			if err := v1alpha1.ValidateName(name); err != nil {
@@ -87,11 +94,37 @@ func identify(annotations map[string]string) (identity, error) {
 		return identity{}, err
 	}
 	if id.Container == "" {
-		return identity{}, fmt.Errorf("the container asks for a podlock profile, but has no name: annotation %s (containerd) or %s (CRI-O) is missing",
-			criContainerName, crioContainerName)
+		return identity{}, fmt.Errorf("the container asks for a podlock profile, but has no name: annotation %s (containerd) or %s (CRI-O) is missing; outside Kubernetes, name it with annotation %s",
+			criContainerName, crioContainerName, v1alpha1.ContainerKey)
 	}
 	return id, nil
 }
+
+// standaloneContainer is the name that podlock's own annotation gives a
+// container started outside Kubernetes (podman, ctr, runc), or "". It
+// counts only where no container manager's annotation is present at all:
+// a pod's podlock.kubewarden.io/* annotations reach the runtime, and a pod
+// must never choose whose rules its containers get.
+func standaloneContainer(annotations map[string]string) (string, error) {
+	for k := range annotations {
+		if strings.HasPrefix(k, managerPrefix) {
+			return "", nil
+		}
+	}
+	name, ok := annotations[v1alpha1.ContainerKey]
+	if !ok {
+		return "", nil
+	}
+	if err := v1alpha1.ValidateLabel("annotation "+v1alpha1.ContainerKey, name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// managerPrefix starts the annotations of every container manager podlock
+// knows: containerd's io.kubernetes.cri.*, CRI-O's io.kubernetes.cri-o.*,
+// io.kubernetes.pod.* and io.kubernetes.container.*.
+const managerPrefix = "io.kubernetes."
 
 // managerKeys are the annotations one container manager sets.
 type managerKeys struct {

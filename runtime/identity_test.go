@@ -119,6 +119,41 @@ func TestIdentify(t *testing.T) {
 			want:        identity{Namespace: "default", Container: "app", Profile: "strict"},
 		},
 		{
+			name:        "outside Kubernetes: podlock's container annotation",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "app", "io.container.manager": "libpod"},
+			want:        identity{Namespace: "default", Container: "app", Profile: "strict"},
+		},
+		{
+			name:        "containerd: podlock's container annotation, passed from the pod, is ignored",
+			annotations: with(containerd, v1alpha1.ContainerKey, "other"),
+			want:        identity{Namespace: "team-a", Pod: "web-0", Container: "app", Profile: "strict"},
+		},
+		{
+			name:        "CRI-O: podlock's container annotation is ignored",
+			annotations: with(crio, v1alpha1.ContainerKey, "other"),
+			want:        identity{Namespace: "team-b", Pod: "web-1", Container: "app", Profile: "strict.v2"},
+		},
+		{
+			name:        "a container manager's key without a container name: podlock's annotation is ignored",
+			annotations: with(containerd, "io.kubernetes.cri.container-name", "", v1alpha1.ContainerKey, "other"),
+			errContains: "io.kubernetes.cri.container-name",
+		},
+		{
+			name:        "any io.kubernetes. key counts as a container manager's",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "other", "io.kubernetes.cri-o.SandboxID": "x"},
+			errContains: "has no name",
+		},
+		{
+			name:        "outside Kubernetes: no container name",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict"},
+			errContains: v1alpha1.ContainerKey,
+		},
+		{
+			name:        "outside Kubernetes: invalid container name",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "../app"},
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
 			name:        "containerd keys win over CRI-O keys",
 			annotations: with(containerd, "io.kubernetes.container.name", "other", "io.kubernetes.pod.namespace", "other"),
 			want:        identity{Namespace: "team-a", Pod: "web-0", Container: "app", Profile: "strict"},

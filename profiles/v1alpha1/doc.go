@@ -32,3 +32,10 @@ const ProfileKey = Group + "/profile"
 // namespace's policy, that names the SeccompProfile of every container of
 // the pod that its LandlockProfile does not bind one to.
 const SeccompKey = Group + "/seccomp"
+
+// ContainerKey is the annotation that names a container started outside
+// Kubernetes (by podman, ctr or runc), where no container manager names
+// it. podlock-runtime reads it only when no container manager's
+// annotation is present at all, and podlock-controller refuses pods that
+// carry it.
+const ContainerKey = Group + "/container"
