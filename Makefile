@@ -18,8 +18,9 @@ GOFLAGS  += -trimpath
 
 # Debian packages the tests run on: runc and crun as real runtimes,
 # busybox-static as the containers' userland, libseccomp-dev to compile
-# seccomp profiles, jq for the demo.
-DEB_PACKAGES := runc crun busybox-static libseccomp-dev jq
+# seccomp profiles, jq for the demo, podman to start containers outside
+# Kubernetes.
+DEB_PACKAGES := runc crun busybox-static libseccomp-dev jq podman
 
 # podlock-runtime runs for every runc command containerd issues: link it
 # statically (no dynamic loader at each start) and leave out urfave/cli's

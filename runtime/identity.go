@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
@@ -102,13 +101,19 @@ func identify(annotations map[string]string) (identity, error) {
 
 // standaloneContainer is the name that podlock's own annotation gives a
 // container started outside Kubernetes (podman, ctr, runc), or "". It
-// counts only where no container manager's annotation is present at all:
-// a pod's podlock.kubewarden.io/* annotations reach the runtime, and a pod
-// must never choose whose rules its containers get.
+// counts only where none of the annotations by which a container manager
+// identifies a container is present: a pod's podlock.kubewarden.io/*
+// annotations reach the runtime, and a pod must never choose whose rules
+// its containers get. (podman sets a few of CRI-O's other keys, such as
+// io.kubernetes.cri-o.Created, on every container; inside a podman pod it
+// sets CRI-O's container type too, and io.kubernetes.container.name names
+// the container there.)
 func standaloneContainer(annotations map[string]string) (string, error) {
-	for k := range annotations {
-		if strings.HasPrefix(k, managerPrefix) {
-			return "", nil
+	for _, keys := range []managerKeys{containerdKeys, crioKeys} {
+		for _, k := range []string{keys.containerType, keys.namespace, keys.pod, keys.podUID, keys.container} {
+			if _, ok := annotations[k]; ok {
+				return "", nil
+			}
 		}
 	}
 	name, ok := annotations[v1alpha1.ContainerKey]
@@ -120,11 +125,6 @@ func standaloneContainer(annotations map[string]string) (string, error) {
 	}
 	return name, nil
 }
-
-// managerPrefix starts the annotations of every container manager podlock
-// knows: containerd's io.kubernetes.cri.*, CRI-O's io.kubernetes.cri-o.*,
-// io.kubernetes.pod.* and io.kubernetes.container.*.
-const managerPrefix = "io.kubernetes."
 
 // managerKeys are the annotations one container manager sets.
 type managerKeys struct {

@@ -120,7 +120,7 @@ func TestIdentify(t *testing.T) {
 		},
 		{
 			name:        "outside Kubernetes: podlock's container annotation",
-			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "app", "io.container.manager": "libpod"},
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "app", "io.container.manager": "libpod", "io.kubernetes.cri-o.Created": "2026-12-04T18:26:00Z"},
 			want:        identity{Namespace: "default", Container: "app", Profile: "strict"},
 		},
 		{
@@ -139,8 +139,13 @@ func TestIdentify(t *testing.T) {
 			errContains: "io.kubernetes.cri.container-name",
 		},
 		{
-			name:        "any io.kubernetes. key counts as a container manager's",
-			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "other", "io.kubernetes.cri-o.SandboxID": "x"},
+			name:        "podman pod: CRI-O's container type, so podlock's annotation is ignored",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "other", "io.kubernetes.cri-o.ContainerType": "container"},
+			errContains: "io.kubernetes.container.name",
+		},
+		{
+			name:        "a pod's namespace alone counts as a container manager's",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "other", "io.kubernetes.pod.namespace": "team-a"},
 			errContains: "has no name",
 		},
 		{
