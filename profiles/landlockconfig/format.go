@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -213,8 +214,8 @@ func (d *Document) check() error {
 	if len(d.Variable)+len(d.Ruleset)+len(d.PathBeneath)+len(d.NetPort) == 0 {
 		errs = append(errs, fmt.Errorf("the document has no variable, ruleset, pathBeneath or netPort: %w", ErrInvalid))
 	}
-	if d.ABI != nil && *d.ABI < 1 {
-		errs = append(errs, fmt.Errorf("abi %d: Landlock ABIs start at 1: %w", *d.ABI, ErrInvalid))
+	if d.ABI != nil && (*d.ABI < 1 || *d.ABI > math.MaxInt32) {
+		errs = append(errs, fmt.Errorf("abi %d: the format's ABIs are 1 to 2^31-1: %w", *d.ABI, ErrInvalid))
 	}
 	notEmpty("variable", d.Variable != nil, len(d.Variable))
 	notEmpty("ruleset", d.Ruleset != nil, len(d.Ruleset))
