@@ -35,7 +35,7 @@ const SeccompKey = Group + "/seccomp"
 
 // ContainerKey is the annotation that names a container started outside
 // Kubernetes (by podman, ctr or runc), where no container manager names
-// it. podlock-runtime reads it only when no container manager's
-// annotation is present at all, and podlock-controller refuses pods that
-// carry it.
+// it. podlock-runtime reads it only when none of the annotations by which
+// containerd or CRI-O identify a container is present, and
+// podlock-controller refuses pods that carry it.
 const ContainerKey = Group + "/container"
