@@ -18,8 +18,9 @@ GOFLAGS  += -trimpath
 
 # Debian packages the tests run on: runc and crun as real runtimes,
 # busybox-static as the containers' userland, libseccomp-dev to compile
-# seccomp profiles, jq for the demo.
-DEB_PACKAGES := runc crun busybox-static libseccomp-dev jq
+# seccomp profiles, jq for the demo, podman to start containers outside
+# Kubernetes.
+DEB_PACKAGES := runc crun busybox-static libseccomp-dev jq podman
 
 # podlock-runtime runs for every runc command containerd issues: link it
 # statically (no dynamic loader at each start) and leave out urfave/cli's
@@ -40,7 +41,7 @@ export GOFLAGS
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller
+build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller $(BIN)/podlock-convert
 
 $(BIN)/podlock-runtime: FORCE
 	CGO_ENABLED=1 $(GO) build -tags '$(RUNTIME_TAGS)' \
@@ -66,6 +67,10 @@ $(BIN)/podlock-controller: FORCE
 
 $(BIN)/podlock-node: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-node
+
+# Runs on users' machines, next to kubectl: static, no cgo.
+$(BIN)/podlock-convert: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-convert
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -176,7 +176,11 @@ func (c *Config) RealRuntime() (string, error) {
 		}
 		return p, nil
 	}
-	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+	search := os.Getenv("PATH")
+	if search == "" {
+		search = systemPath
+	}
+	for _, dir := range filepath.SplitList(search) {
 		if dir == "" {
 			continue
 		}
@@ -186,8 +190,12 @@ func (c *Config) RealRuntime() (string, error) {
 		}
 		return p, nil
 	}
-	return "", fmt.Errorf("real runtime not found: no runc in PATH %q other than podlock-runtime; install runc or set runtime in %s or PODLOCK_RUNTIME", os.Getenv("PATH"), DefaultConfigFile)
+	return "", fmt.Errorf("real runtime not found: no runc in PATH %q other than podlock-runtime; install runc or set runtime in %s or PODLOCK_RUNTIME", search, DefaultConfigFile)
 }
+
+// systemPath is where RealRuntime looks for runc when PATH is empty or
+// unset, as podman leaves it for its OCI runtime.
+var systemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // HelperPath resolves the helper binary.
 func (c *Config) HelperPath() (string, error) {

@@ -267,6 +267,7 @@ func TestRealRuntime(t *testing.T) {
 		{name: "directory is skipped", path: path(isDir, missingDir, good), want: goodRunc},
 		{name: "only itself", path: path(selfLink), wantErr: "real runtime not found"},
 		{name: "no runc", path: path(empty, crunDir), wantErr: "real runtime not found"},
+		{name: "empty PATH: the system's directories", path: "", want: goodRunc},
 		{name: "explicit name in PATH", runtime: "crun", path: path(good, crunDir), want: crun},
 		{name: "explicit path", runtime: otherRunc, path: path(good), want: otherRunc},
 		{name: "explicit name not found", runtime: "crun", path: path(good), wantErr: `real runtime "crun": `},
@@ -284,6 +285,9 @@ func TestRealRuntime(t *testing.T) {
 			wantErr string
 		}{name: "itself through a hard link is skipped", path: path(selfHard, good), want: goodRunc})
 	}
+	saved := systemPath
+	t.Cleanup(func() { systemPath = saved })
+	systemPath = path(empty, good, other)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("PATH", tt.path)

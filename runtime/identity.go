@@ -77,6 +77,12 @@ func identify(annotations map[string]string) (identity, error) {
 	if id.Namespace == "" {
 		id.Namespace = dir.DefaultNamespace // not started by Kubernetes
 	}
+	if id.Container == "" {
+		var err error
+		if id.Container, err = standaloneContainer(annotations); err != nil {
+			return identity{}, err
+		}
+	}
 	for key, name := range map[string]string{v1alpha1.ProfileKey: profile, v1alpha1.SeccompKey: seccomp} {
 		if _, ok := annotations[key]; ok {
 			if err := v1alpha1.ValidateName(name); err != nil {
@@ -85,8 +91,8 @@ func identify(annotations map[string]string) (identity, error) {
 		}
 	}
 	if id.Container == "" {
-		return identity{}, fmt.Errorf("the container asks for a podlock profile, but has no name: annotation %s (containerd) or %s (CRI-O) is missing",
-			criContainerName, crioContainerName)
+		return identity{}, fmt.Errorf("the container asks for a podlock profile, but has no name: annotation %s (containerd) or %s (CRI-O) is missing; outside Kubernetes, name it with annotation %s",
+			criContainerName, crioContainerName, v1alpha1.ContainerKey)
 	}
 	// The names end up in file names (recordings, their logs) and in what
 	// podlock-node reports: whatever sets them, they must be what
@@ -103,6 +109,33 @@ func identify(annotations map[string]string) (identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// standaloneContainer is the name that podlock's own annotation gives a
+// container started outside Kubernetes (podman, ctr, runc), or "". It
+// counts only where none of the annotations by which a container manager
+// identifies a container is present: a pod's podlock.kubewarden.io/*
+// annotations reach the runtime, and a pod must never choose whose rules
+// its containers get. (podman sets a few of CRI-O's other keys, such as
+// io.kubernetes.cri-o.Created, on every container; inside a podman pod it
+// sets CRI-O's container type too, and io.kubernetes.container.name names
+// the container there.)
+func standaloneContainer(annotations map[string]string) (string, error) {
+	for _, keys := range []managerKeys{containerdKeys, crioKeys} {
+		for _, k := range []string{keys.containerType, keys.namespace, keys.pod, keys.podUID, keys.container} {
+			if _, ok := annotations[k]; ok {
+				return "", nil
+			}
+		}
+	}
+	name, ok := annotations[v1alpha1.ContainerKey]
+	if !ok {
+		return "", nil
+	}
+	if err := v1alpha1.ValidateLabel("annotation "+v1alpha1.ContainerKey, name); err != nil {
+		return "", err
+	}
+	return name, nil
 }
 
 // managerKeys are the annotations one container manager sets.

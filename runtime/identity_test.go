@@ -164,6 +164,46 @@ func TestIdentify(t *testing.T) {
 			want:        identity{Namespace: "default", Container: "app", Profile: "strict"},
 		},
 		{
+			name:        "outside Kubernetes: podlock's container annotation",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "app", "io.container.manager": "libpod", "io.kubernetes.cri-o.Created": "2026-12-04T18:26:00Z"},
+			want:        identity{Namespace: "default", Container: "app", Profile: "strict"},
+		},
+		{
+			name:        "containerd: podlock's container annotation, passed from the pod, is ignored",
+			annotations: with(containerd, v1alpha1.ContainerKey, "other"),
+			want:        identity{Namespace: "team-a", Pod: "web-0", Container: "app", Profile: "strict"},
+		},
+		{
+			name:        "CRI-O: podlock's container annotation is ignored",
+			annotations: with(crio, v1alpha1.ContainerKey, "other"),
+			want:        identity{Namespace: "team-b", Pod: "web-1", Container: "app", Profile: "strict.v2"},
+		},
+		{
+			name:        "a container manager's key without a container name: podlock's annotation is ignored",
+			annotations: with(containerd, "io.kubernetes.cri.container-name", "", v1alpha1.ContainerKey, "other"),
+			errContains: "io.kubernetes.cri.container-name",
+		},
+		{
+			name:        "podman pod: CRI-O's container type, so podlock's annotation is ignored",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "other", "io.kubernetes.cri-o.ContainerType": "container"},
+			errContains: "io.kubernetes.container.name",
+		},
+		{
+			name:        "a pod's namespace alone counts as a container manager's",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "other", "io.kubernetes.pod.namespace": "team-a"},
+			errContains: "has no name",
+		},
+		{
+			name:        "outside Kubernetes: no container name",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict"},
+			errContains: v1alpha1.ContainerKey,
+		},
+		{
+			name:        "outside Kubernetes: invalid container name",
+			annotations: map[string]string{v1alpha1.ProfileKey: "strict", v1alpha1.ContainerKey: "../app"},
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
 			name:        "containerd keys win over CRI-O keys",
 			annotations: with(containerd, "io.kubernetes.container.name", "other", "io.kubernetes.pod.namespace", "other"),
 			want:        identity{Namespace: "team-a", Pod: "web-0", Container: "app", Profile: "strict"},

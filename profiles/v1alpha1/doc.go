@@ -33,3 +33,10 @@ const ProfileKey = Group + "/profile"
 // the pod. A SeccompProfile that the pod's LandlockProfile binds to a
 // container stacks on it: both filters hold.
 const SeccompKey = Group + "/seccomp"
+
+// ContainerKey is the annotation that names a container started outside
+// Kubernetes (by podman, ctr or runc), where no container manager names
+// it. podlock-runtime reads it only when none of the annotations by which
+// containerd or CRI-O identify a container is present, and
+// podlock-controller refuses pods that carry it.
+const ContainerKey = Group + "/container"

@@ -110,6 +110,10 @@ func (s *LandlockProfileSpec) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Validate reports every problem of the rules in one error; field names
+// them in the messages.
+func (r AccessRules) Validate(field string) error { return errors.Join(r.validate(field)...) }
+
 func (r AccessRules) validate(field string) []error {
 	var errs []error
 	for _, list := range []struct {
@@ -141,6 +145,9 @@ func (r AccessRules) validate(field string) []error {
 	}
 	return errs
 }
+
+// ValidatePath checks that p can be a path of AccessRules.
+func ValidatePath(p string) error { return validatePath(p) }
 
 // deletedSuffix is what the kernel appends to /proc/self/exe when the
 // executable has been replaced. The helper strips it to identify itself

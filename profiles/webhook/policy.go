@@ -25,6 +25,9 @@ const (
 	// pod, on top of any its LandlockProfile binds: both filters hold.
 	// Only the controller sets it, from NamespaceSeccompLabel.
 	SeccompAnnotation = v1alpha1.SeccompKey
+	// ContainerAnnotation names a container for podlock-runtime outside
+	// Kubernetes; a pod may not carry it.
+	ContainerAnnotation = v1alpha1.ContainerKey
 	// NamespaceSeccompLabel, on a namespace, binds a SeccompProfile (of the
 	// namespace, or built-in) to every new pod of the namespace.
 	NamespaceSeccompLabel = Prefix + "seccomp-profile"
@@ -186,7 +189,10 @@ func (p *policy) validateCreate(ctx context.Context, pod *pod, ns namespacePolic
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
 	for _, k := range slices.Sorted(maps.Keys(pod.Annotations)) {
-		if strings.HasPrefix(k, Prefix) && k != ProfileAnnotation && k != SeccompAnnotation {
+		switch {
+		case k == ContainerAnnotation:
+			add("annotation %s names a container for podlock-runtime outside Kubernetes (podman, ctr); in a pod, the container runtime names every container: remove it", k)
+		case strings.HasPrefix(k, Prefix) && k != ProfileAnnotation && k != SeccompAnnotation:
 			add("annotation %s is not one podlock sets: podlock reads only %s, set from the pod label of that name, and %s, set from the namespace label %s",
 				k, ProfileAnnotation, SeccompAnnotation, NamespaceSeccompLabel)
 		}

@@ -19,8 +19,9 @@ import (
 	"github.com/kubewarden/podlock/seccomp/profile"
 )
 
-// file is the union of the OCI and moby formats. Fields that podlock does
-// not use (listenerPath, comment, ...) are ignored.
+// file is the union of the OCI and moby formats. Import ignores the
+// fields that podlock does not use (listenerPath, comment, ...); Portable
+// refuses those that mean something.
 type file struct {
 	DefaultAction   v1alpha1.Action `json:"defaultAction"`
 	DefaultErrnoRet *uint           `json:"defaultErrnoRet"`
@@ -29,10 +30,14 @@ type file struct {
 		Arch    v1alpha1.Arch   `json:"architecture"`
 		SubArch []v1alpha1.Arch `json:"subArchitectures"`
 	} `json:"archMap"`
-	Flags    []v1alpha1.Flag `json:"flags"`
-	Syscalls []struct {
+	Flags            []v1alpha1.Flag `json:"flags"`
+	ListenerPath     string          `json:"listenerPath"`
+	ListenerMetadata string          `json:"listenerMetadata"`
+	Comment          string          `json:"comment"`
+	Syscalls         []struct {
 		v1alpha1.SyscallRule
 		Name     string  `json:"name"`
+		Comment  string  `json:"comment"`
 		Includes *filter `json:"includes"`
 		Excludes *filter `json:"excludes"`
 	} `json:"syscalls"`
@@ -111,6 +116,10 @@ func convert(data []byte, h host) (*v1alpha1.SeccompProfileSpec, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("decoding JSON: data after the profile: %w", profile.ErrInvalid)
 	}
+	return convertFile(&f, h)
+}
+
+func convertFile(f *file, h host) (*v1alpha1.SeccompProfileSpec, error) {
 	s := &v1alpha1.SeccompProfileSpec{
 		DefaultAction:   f.DefaultAction,
 		DefaultErrnoRet: f.DefaultErrnoRet,

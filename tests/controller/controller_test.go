@@ -116,6 +116,8 @@ func TestController(t *testing.T) {
 				`pod has label podlock.kubewarden.io/profile=demo, which needs runtimeClassName "podlock", but the pod asks for runtimeClassName "containerd-kata": remove spec.runtimeClassName or set it to "podlock"`},
 			{"unknown podlock annotation", nil, labels("podlock.kubewarden.io/unconfined", "true"), nil,
 				`annotation podlock.kubewarden.io/unconfined is not one podlock sets: podlock reads only podlock.kubewarden.io/profile, set from the pod label of that name, and podlock.kubewarden.io/seccomp, set from the namespace label podlock.kubewarden.io/seccomp-profile`},
+			{"podlock's container annotation", labels("podlock.kubewarden.io/profile", "demo"), labels("podlock.kubewarden.io/container", "other"), nil,
+				`annotation podlock.kubewarden.io/container names a container for podlock-runtime outside Kubernetes (podman, ctr); in a pod, the container runtime names every container: remove it`},
 			{"missing profile", labels("podlock.kubewarden.io/profile", "nope"), nil, nil,
 				`pod label podlock.kubewarden.io/profile names LandlockProfile "nope", which does not exist in namespace "bind"`},
 		} {
