@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -233,16 +234,16 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 			return fmt.Errorf("API client: %w", err)
 		}
 		rotator = &certs.Rotator{
-			Client:                          direct,
-			Namespace:                       o.namespace,
-			SecretName:                      o.caSecret,
-			Hosts:                           hosts(o),
-			MutatingWebhookConfigurations:   nonEmpty(o.mutatingName),
-			ValidatingWebhookConfigurations: nonEmpty(o.validatingName),
-			CAValidity:                      o.caValidity,
-			CertValidity:                    o.certValidity,
-			Interval:                        o.certInterval,
-			Log:                             log.WithName("certificates"),
+			Client:                         direct,
+			Namespace:                      o.namespace,
+			SecretName:                     o.caSecret,
+			Hosts:                          hosts(o),
+			MutatingWebhookConfiguration:   o.mutatingName,
+			ValidatingWebhookConfiguration: o.validatingName,
+			CAValidity:                     o.caValidity,
+			CertValidity:                   o.certValidity,
+			Interval:                       o.certInterval,
+			Log:                            log.WithName("certificates"),
 		}
 		// The first certificate is needed before serving; the API server
 		// may be restarting, so give it a little time.
@@ -252,6 +253,12 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = rotator.GetCertificate })
 	}
 
+	cached := map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Transform: controller.StripPod},
+	}
+	if rotator != nil {
+		maps.Copy(cached, rotator.CacheByObject())
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 log,
@@ -271,9 +278,7 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Pod{}: {Transform: controller.StripPod},
-			},
+			ByObject:         cached,
 		},
 	})
 	if err != nil {
@@ -306,6 +311,9 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 	if rotator != nil {
 		if err := mgr.Add(rotator); err != nil {
 			return fmt.Errorf("certificate rotation: %w", err)
+		}
+		if err := rotator.SetupWatch(mgr); err != nil {
+			return fmt.Errorf("webhook configurations watch: %w", err)
 		}
 		if err := mgr.AddReadyzCheck("certificate", rotator.Ready); err != nil {
 			return err
@@ -348,13 +356,6 @@ func hosts(o *options) []string {
 	}
 	svc := defaultService + "." + o.namespace + ".svc"
 	return []string{svc, svc + ".cluster.local"}
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }
 
 // retry calls f until it succeeds, ctx ends or timeout passes.
