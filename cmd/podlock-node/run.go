@@ -49,6 +49,7 @@ var runCommand = &cli.Command{
 		&cli.BoolFlag{Name: "report-denials", Value: true, Usage: "report the denials of confined processes as Events on their pods and as metrics (needs CAP_AUDIT_CONTROL and the host's /proc; no other audit daemon may run)"},
 		&cli.StringFlag{Name: "proc", Value: "/proc", Usage: "`DIR` of the host's processes"},
 		&cli.StringFlag{Name: "metrics-address", Value: ":9811", Usage: "`ADDRESS` to serve Prometheus metrics on, at /metrics; empty: none"},
+		&cli.StringFlag{Name: "probe-address", Value: ":9812", Usage: "`ADDRESS` to answer the kubelet's probes on: /healthz, and /readyz (ready: the binaries installed, the token renewed on time, and with --report-denials the audit socket held); empty: none"},
 	},
 	Action: func(c *cli.Context) error {
 		cfg, err := restConfig(c.String("kubeconfig"))
@@ -75,6 +76,10 @@ var runCommand = &cli.Command{
 		}
 		if c.Bool("once") {
 			return a.refresh(c.Context)
+		}
+		if addr := c.String("probe-address"); addr != "" {
+			a.probes = newProbes(a.ready, a.ttl, c.Bool("report-denials"))
+			go a.probes.serve(c.Context, addr, a.log)
 		}
 		reg := prometheus.NewRegistry()
 		if c.Bool("report-denials") {
@@ -114,6 +119,7 @@ type agent struct {
 	ttl          time.Duration
 	tokenPath    string
 	binaries     string
+	probes       *probes // nil: none
 }
 
 func (a *agent) loop(ctx context.Context) error {
@@ -148,6 +154,9 @@ func (a *agent) refresh(ctx context.Context) error {
 	}
 	if err := atomicfile.Write(a.tokenPath, []byte(tr.Status.Token), 0o600); err != nil {
 		return err
+	}
+	if a.probes != nil {
+		a.probes.tokenWritten(tr.Status.ExpirationTimestamp.Time)
 	}
 	ready := a.ready()
 	if err := a.label(ctx, ready); err != nil {

@@ -25,24 +25,27 @@ const AgentUser = "system:serviceaccount:podlock-system:podlock-node-agent"
 type NodeAgent struct {
 	// Metrics is the address of its Prometheus endpoint.
 	Metrics string
+	// Probes is the address of its /healthz and /readyz.
+	Probes string
 }
 
 // StartNodeAgent runs `podlock-node run` for node as AgentUser (which the
 // control plane must have a token for), with its token and labels written
-// under a temporary directory, and waits until it serves metrics. It
-// reports denials: the caller holds testenv.LockAudit. It is stopped at
-// the end of the test.
-func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node string) *NodeAgent {
+// under a temporary directory and extra flags after the harness's own, and
+// waits until it serves metrics. It reports denials unless extra says
+// otherwise: the caller holds testenv.LockAudit. It is stopped at the end
+// of the test.
+func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node string, extra ...string) *NodeAgent {
 	t.Helper()
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "agent.kubeconfig")
 	if err := cp.WriteKubeconfig(kubeconfig, "agent", cp.Token(AgentUser)); err != nil {
 		t.Fatal(err)
 	}
-	a := &NodeAgent{Metrics: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
+	a := &NodeAgent{Metrics: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)), Probes: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
 	bin := testenv.Binaries(t)
-	cmd := exec.Command(filepath.Join(bin, "podlock-node"), "run", "--host-root=/", "--bin-dir="+bin, "--config-dir="+dir,
-		"--node-name="+node, "--kubeconfig="+kubeconfig, "--metrics-address="+a.Metrics)
+	cmd := exec.Command(filepath.Join(bin, "podlock-node"), append([]string{"run", "--host-root=/", "--bin-dir=" + bin, "--config-dir=" + dir,
+		"--node-name=" + node, "--kubeconfig=" + kubeconfig, "--metrics-address=" + a.Metrics, "--probe-address=" + a.Probes}, extra...)...)
 	log, err := os.Create(filepath.Join(dir, "podlock-node.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +72,18 @@ func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node string) *NodeAgent
 		time.Sleep(100 * time.Millisecond)
 	}
 	return a
+}
+
+// Probe returns the status and body of one of the agent's probes
+// (/healthz, /readyz); status 0 when it does not answer.
+func (a *NodeAgent) Probe(path string) (int, string) {
+	resp, err := http.Get("http://" + a.Probes + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
 }
 
 // Counted reports whether the agent's metrics hold the line.
