@@ -5,8 +5,11 @@
 #   make bench   lifecycle and seccomp benchmarks, as ratios to plain runc
 #   make demo    the quickstart, on real runc
 #   make generate  deepcopy code and CRD manifests from the Go types
-#   make tools   build the test components (etcd, kube-apiserver, kubelet,
+#   make tools   build the test components (etcd, kube-apiserver,
+#                kube-controller-manager, kube-scheduler, kubelet,
 #                containerd, runc, CNI plugins) into .cache
+#   make image   the podlock image from bin/, without a container engine:
+#                bin/image/oci (OCI layout) and bin/image/image.tar
 #   make e2e     only the end-to-end tests on a single-node cluster
 #   make clean   remove bin/ and the cache of built test components
 
@@ -36,7 +39,7 @@ CONTROLLER_GEN         := $(TOOLS_BIN)/controller-gen
 
 export GOFLAGS
 
-.PHONY: all build test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
+.PHONY: all build image test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
 
 all: build
 
@@ -67,6 +70,15 @@ $(BIN)/podlock-controller: FORCE
 $(BIN)/podlock-node: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-node
 
+# The image the node DaemonSet and the controller's Deployment run
+# (install/image): the binaries of $(BIN) in /podlock. The same binaries
+# give the same digest. IMAGE_PLATFORMS lists OS/ARCH=DIR, one image per
+# platform from the binaries of DIR (README.md, "The image").
+IMAGE           ?= podlock:$(VERSION)
+IMAGE_PLATFORMS ?= linux/$(shell $(GO) env GOARCH)=$(BIN)
+image: build
+	$(GO) run ./install/image -image $(IMAGE) -out $(BIN)/image $(IMAGE_PLATFORMS)
+
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -75,7 +87,7 @@ deps:
 	fi
 
 tools: controller-gen
-	tests/tools/build.sh $(TOOLS_CACHE) apiserver node
+	tests/tools/build.sh $(TOOLS_CACHE) apiserver controllers node
 
 controller-gen:
 	@$(CONTROLLER_GEN) --version 2>/dev/null | grep -qx 'Version: $(CONTROLLER_GEN_VERSION)' || \
