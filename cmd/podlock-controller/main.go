@@ -72,6 +72,7 @@ type options struct {
 	leaderElect    bool
 	leaderNS       string
 	enableHTTP2    bool
+	reusePort      bool
 	logLevel       string
 	logFormat      string
 	showVersion    bool
@@ -121,6 +122,7 @@ Flags:
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the probes /healthz and /readyz (HTTP)")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas to run the finalizer controller; every replica serves the webhooks")
 	fs.StringVar(&o.leaderNS, "leader-election-namespace", "", "namespace of the leader-election lease (default: --namespace)")
+	fs.BoolVar(&o.reusePort, "reuse-port", false, "open the webhook, probe and metrics listeners with SO_REUSEPORT, so that replicas in one network namespace (host network, one node) share the ports; connections, probes included, then reach any of them")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve webhooks over HTTP/2 too (off: HTTP/2 stream resets made denial of service cheap, CVE-2023-44487)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: error, info, debug, or a number N for logr's V(N)")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text (to stderr)")
@@ -259,19 +261,26 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 	if rotator != nil {
 		maps.Copy(cached, rotator.CacheByObject())
 	}
+	webhookOpts := crwebhook.Options{
+		Host:     o.webhookHost,
+		Port:     o.webhookPort,
+		CertDir:  o.certDir,
+		CertName: o.certName,
+		KeyName:  o.keyName,
+		TLSOpts:  tlsOpts,
+	}
+	webhookServer := crwebhook.NewServer(webhookOpts)
+	managerProbes := o.probeAddr
+	if o.reusePort {
+		webhookServer = newSharedPortWebhookServer(webhookOpts)
+		managerProbes = "0" // served by addProbes
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 log,
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress: o.probeAddr,
-		WebhookServer: crwebhook.NewServer(crwebhook.Options{
-			Host:     o.webhookHost,
-			Port:     o.webhookPort,
-			CertDir:  o.certDir,
-			CertName: o.certName,
-			KeyName:  o.keyName,
-			TLSOpts:  tlsOpts,
-		}),
+		Scheme:                        scheme,
+		Logger:                        log,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr, ListenConfig: listenConfig(o.reusePort)},
+		HealthProbeBindAddress:        managerProbes,
+		WebhookServer:                 webhookServer,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              leaderElectionID,
 		LeaderElectionNamespace:       o.leaderNS,
@@ -308,6 +317,17 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 	for path, h := range hooks.Handlers() {
 		mgr.GetWebhookServer().Register(path, h)
 	}
+	ready := map[string]healthz.Checker{
+		"webhook": mgr.GetWebhookServer().StartedChecker(),
+		"cache": func(r *http.Request) error {
+			c, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			if !mgr.GetCache().WaitForCacheSync(c) {
+				return errors.New("cache not synced")
+			}
+			return nil
+		},
+	}
 	if rotator != nil {
 		if err := mgr.Add(rotator); err != nil {
 			return fmt.Errorf("certificate rotation: %w", err)
@@ -315,29 +335,14 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 		if err := rotator.SetupWatch(mgr); err != nil {
 			return fmt.Errorf("webhook configurations watch: %w", err)
 		}
-		if err := mgr.AddReadyzCheck("certificate", rotator.Ready); err != nil {
-			return err
-		}
+		ready["certificate"] = rotator.Ready
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("cache", func(r *http.Request) error {
-		c, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if !mgr.GetCache().WaitForCacheSync(c) {
-			return errors.New("cache not synced")
-		}
-		return nil
-	}); err != nil {
+	if err := addProbes(ctx, mgr, o, map[string]healthz.Checker{"ping": healthz.Ping}, ready); err != nil {
 		return err
 	}
 	log.Info("starting", "version", version, "runtimeClassName", cfg.RuntimeClassName,
 		"reservedRuntimes", cfg.ReservedRuntimes, "fallbackRuntime", cfg.FallbackRuntime,
-		"defaultRuntimeReserved", cfg.DefaultRuntimeReserved, "tlsMode", o.tlsMode, "leaderElect", o.leaderElect)
+		"defaultRuntimeReserved", cfg.DefaultRuntimeReserved, "tlsMode", o.tlsMode, "leaderElect", o.leaderElect, "reusePort", o.reusePort)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}

@@ -71,3 +71,36 @@ func (e *env) firstAdmitted(ns, name string) time.Time {
 	e.t.Fatalf("no pod admitted within 60 s; last refusal: %s", last)
 	return time.Time{}
 }
+
+// Two replicas in one network namespace, as two pods of the host network
+// on one node are, share their ports with --reuse-port: both serve the
+// webhooks, and when one stops the other goes on.
+func TestReplicasSharePorts(t *testing.T) {
+	a := newEnv(t)
+	a.namespace("shared", nil)
+	a.createProfile("shared", "landlockprofiles", landlockProfile("demo", ""))
+	a.startController("", "--reuse-port")
+
+	b := *a
+	b.p, b.dir = &procState{}, t.TempDir()
+	t.Cleanup(b.stop)
+	b.launchController("", "--reuse-port")
+
+	// Each replica serves a certificate of its own: connections to the
+	// port reach both.
+	serials := map[string]bool{}
+	a.waitFor("both replicas to serve the webhook port", 30*time.Second, func() (bool, string) {
+		if s, err := a.servedCertificate(); err == nil {
+			serials[s] = true
+		}
+		return len(serials) == 2, fmt.Sprintf("%d serving certificates seen", len(serials))
+	})
+	for i := range 10 {
+		a.createPod("shared", podJSON(fmt.Sprintf("p%d", i), labels("podlock.kubewarden.io/profile", "demo"), nil, nil))
+	}
+
+	a.stop()
+	if p := a.createPod("shared", podJSON("after", labels("podlock.kubewarden.io/profile", "demo"), nil, nil)); p.Spec.RuntimeClassName != "podlock" {
+		t.Errorf("with one replica stopped, a labelled pod was admitted as %+v", p)
+	}
+}
