@@ -94,8 +94,12 @@ controller-gen:
 		GOBIN=$(TOOLS_BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 
 # One paths= per package keeps the other packages of profiles/ out of it.
+# The Helm chart carries a copy of the CRDs (a chart cannot read files
+# outside its directory; tests/install checks that it renders the same
+# objects as install/).
 generate: controller-gen
 	$(CONTROLLER_GEN) object crd:crdVersions=v1 paths=./profiles/crd paths=./profiles/v1alpha1 output:crd:dir=./install/crds
+	cp install/crds/*.yaml install/helm/podlock/crds/
 
 # PODLOCK_NO_SKIP turns every skipped test into a failure: on the machines
 # podlock is developed and tested on, everything must run.
