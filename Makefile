@@ -103,8 +103,8 @@ generate: controller-gen
 
 # PODLOCK_NO_SKIP turns every skipped test into a failure: on the machines
 # podlock is developed and tested on, everything must run.
-test: deps build tools
-	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 30m ./...
+test: deps build image tools
+	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_IMAGE=$(BIN)/image/image.tar PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz
 
 # Brief runs of the fuzz targets (plain go test runs their seed corpora).
@@ -117,8 +117,8 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./profiles/webhook/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime $(FUZZTIME) ./landlock/audit/
 
-e2e: deps build tools
-	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 15m ./tests/e2e/ ./tests/internal/cluster/
+e2e: deps build image tools
+	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_IMAGE=$(BIN)/image/image.tar PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 15m ./tests/e2e/ ./tests/internal/cluster/
 
 bench: deps build tools
 	PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchtime 40x -timeout 30m ./tests/runtime/
