@@ -91,7 +91,7 @@ func TestOperatorInstall(t *testing.T) {
 	t.Run("upgrade", func(t *testing.T) { o.upgrade(t, quickstart) })
 
 	t.Run("uninstall", func(t *testing.T) {
-		o.uninstall()
+		o.uninstall(ref)
 		if got := engineConfig(t, c); !equalFiles(got, original) {
 			t.Errorf("containerd's configuration after uninstall:\n%v\nbefore install:\n%v", got, original)
 		}
@@ -405,8 +405,10 @@ func (o *operator) helperOf(t *testing.T, id string) string {
 }
 
 // uninstall removes the release, then the handler, with podlock-install
-// on the node, as the chart's notes say.
-func (o *operator) uninstall() {
+// on the node, as the chart's notes say: from the image, in a pod like the
+// one `kubectl debug node/NODE --profile=sysadmin` creates (the host's
+// root filesystem at /host).
+func (o *operator) uninstall(ref string) {
 	o.t.Helper()
 	uninstall := action.NewUninstall(o.helm)
 	uninstall.WaitStrategy = kube.StatusWatcherStrategy
@@ -414,11 +416,18 @@ func (o *operator) uninstall() {
 	if _, err := uninstall.Run("podlock"); err != nil {
 		o.t.Fatalf("helm uninstall: %v", err)
 	}
-	out, err := exec.Command(filepath.Join(testenv.Binaries(o.t), "podlock-install"), "uninstall", "--config="+o.c.ContainerdConfig()).CombinedOutput()
-	if err != nil {
-		o.t.Fatalf("podlock-install uninstall: %v\n%s", err, out)
-	}
-	o.t.Logf("podlock-install uninstall:\n%s", out)
+	privileged := true
+	debug := pod("node-debugger", "", func(p *corev1.Pod) {
+		p.Spec.HostPID, p.Spec.HostIPC = true, true
+		p.Spec.Containers[0].Image = ref
+		p.Spec.Containers[0].Command = []string{"/podlock/podlock-install", "uninstall", "--root=/host", "--config=" + o.c.ContainerdConfig()}
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &privileged}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "host-root", MountPath: "/host"}}
+		p.Spec.Volumes = []corev1.Volume{{Name: "host-root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+		p.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+	})
+	_, log := run(o.t, o.c, debug)
+	o.t.Logf("podlock-install uninstall:\n%s%s", log.Stdout, log.Stderr)
 }
 
 // engineConfig reads containerd's configuration: the main file and the
