@@ -5,8 +5,11 @@
 #   make bench   lifecycle and seccomp benchmarks, as ratios to plain runc
 #   make demo    the quickstart, on real runc
 #   make generate  deepcopy code and CRD manifests from the Go types
-#   make tools   build the test components (etcd, kube-apiserver, kubelet,
+#   make tools   build the test components (etcd, kube-apiserver,
+#                kube-controller-manager, kube-scheduler, kubelet,
 #                containerd, runc, CNI plugins) into .cache
+#   make image   the podlock image from bin/, without a container engine:
+#                bin/image/oci (OCI layout) and bin/image/image.tar
 #   make e2e     only the end-to-end tests on a single-node cluster
 #   make clean   remove bin/ and the cache of built test components
 
@@ -37,7 +40,7 @@ CONTROLLER_GEN         := $(TOOLS_BIN)/controller-gen
 
 export GOFLAGS
 
-.PHONY: all build test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
+.PHONY: all build image test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
 
 all: build
 
@@ -72,6 +75,15 @@ $(BIN)/podlock-node: FORCE
 $(BIN)/podlock-convert: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-convert
 
+# The image the node DaemonSet and the controller's Deployment run
+# (install/image): the binaries of $(BIN) in /podlock. The same binaries
+# give the same digest. IMAGE_PLATFORMS lists OS/ARCH=DIR, one image per
+# platform from the binaries of DIR (README.md, "The image").
+IMAGE           ?= podlock:$(VERSION)
+IMAGE_PLATFORMS ?= linux/$(shell $(GO) env GOARCH)=$(BIN)
+image: build
+	$(GO) run ./install/image -image $(IMAGE) -out $(BIN)/image $(IMAGE_PLATFORMS)
+
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -80,20 +92,24 @@ deps:
 	fi
 
 tools: controller-gen
-	tests/tools/build.sh $(TOOLS_CACHE) apiserver node
+	tests/tools/build.sh $(TOOLS_CACHE) apiserver controllers node
 
 controller-gen:
 	@$(CONTROLLER_GEN) --version 2>/dev/null | grep -qx 'Version: $(CONTROLLER_GEN_VERSION)' || \
 		GOBIN=$(TOOLS_BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 
 # One paths= per package keeps the other packages of profiles/ out of it.
+# The Helm chart carries a copy of the CRDs (a chart cannot read files
+# outside its directory; tests/install checks that it renders the same
+# objects as install/).
 generate: controller-gen
 	$(CONTROLLER_GEN) object crd:crdVersions=v1 paths=./profiles/crd paths=./profiles/v1alpha1 output:crd:dir=./install/crds
+	cp install/crds/*.yaml install/helm/podlock/crds/
 
 # PODLOCK_NO_SKIP turns every skipped test into a failure: on the machines
 # podlock is developed and tested on, everything must run.
-test: deps build tools
-	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 30m ./...
+test: deps build image tools
+	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_IMAGE=$(BIN)/image/image.tar PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz
 
 # Brief runs of the fuzz targets (plain go test runs their seed corpora).
@@ -107,8 +123,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime $(FUZZTIME) ./landlock/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadELF$$' -fuzztime $(FUZZTIME) ./landlock/compile/
 
-e2e: deps build tools
-	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 15m ./tests/e2e/ ./tests/internal/cluster/
+e2e: deps build image tools
+	PODLOCK_NO_SKIP=1 PODLOCK_BIN_DIR=$(BIN) PODLOCK_IMAGE=$(BIN)/image/image.tar PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -count=1 -timeout 15m ./tests/e2e/ ./tests/internal/cluster/
 
 bench: deps build tools
 	PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN) $(GO) test -run '^$$' -bench . -benchtime 40x -timeout 30m ./tests/runtime/

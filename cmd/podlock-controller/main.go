@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -71,6 +72,7 @@ type options struct {
 	leaderElect    bool
 	leaderNS       string
 	enableHTTP2    bool
+	reusePort      bool
 	logLevel       string
 	logFormat      string
 	showVersion    bool
@@ -120,6 +122,7 @@ Flags:
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the probes /healthz and /readyz (HTTP)")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas to run the finalizer controller; every replica serves the webhooks")
 	fs.StringVar(&o.leaderNS, "leader-election-namespace", "", "namespace of the leader-election lease (default: --namespace)")
+	fs.BoolVar(&o.reusePort, "reuse-port", false, "open the webhook, probe and metrics listeners with SO_REUSEPORT, so that replicas in one network namespace (host network, one node) share the ports; connections, probes included, then reach any of them")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve webhooks over HTTP/2 too (off: HTTP/2 stream resets made denial of service cheap, CVE-2023-44487)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: error, info, debug, or a number N for logr's V(N)")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text (to stderr)")
@@ -233,16 +236,16 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 			return fmt.Errorf("API client: %w", err)
 		}
 		rotator = &certs.Rotator{
-			Client:                          direct,
-			Namespace:                       o.namespace,
-			SecretName:                      o.caSecret,
-			Hosts:                           hosts(o),
-			MutatingWebhookConfigurations:   nonEmpty(o.mutatingName),
-			ValidatingWebhookConfigurations: nonEmpty(o.validatingName),
-			CAValidity:                      o.caValidity,
-			CertValidity:                    o.certValidity,
-			Interval:                        o.certInterval,
-			Log:                             log.WithName("certificates"),
+			Client:                         direct,
+			Namespace:                      o.namespace,
+			SecretName:                     o.caSecret,
+			Hosts:                          hosts(o),
+			MutatingWebhookConfiguration:   o.mutatingName,
+			ValidatingWebhookConfiguration: o.validatingName,
+			CAValidity:                     o.caValidity,
+			CertValidity:                   o.certValidity,
+			Interval:                       o.certInterval,
+			Log:                            log.WithName("certificates"),
 		}
 		// The first certificate is needed before serving; the API server
 		// may be restarting, so give it a little time.
@@ -252,28 +255,39 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = rotator.GetCertificate })
 	}
 
+	cached := map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Transform: controller.StripPod},
+	}
+	if rotator != nil {
+		maps.Copy(cached, rotator.CacheByObject())
+	}
+	webhookOpts := crwebhook.Options{
+		Host:     o.webhookHost,
+		Port:     o.webhookPort,
+		CertDir:  o.certDir,
+		CertName: o.certName,
+		KeyName:  o.keyName,
+		TLSOpts:  tlsOpts,
+	}
+	webhookServer := crwebhook.NewServer(webhookOpts)
+	managerProbes := o.probeAddr
+	if o.reusePort {
+		webhookServer = newSharedPortWebhookServer(webhookOpts)
+		managerProbes = "0" // served by addProbes
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 log,
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress: o.probeAddr,
-		WebhookServer: crwebhook.NewServer(crwebhook.Options{
-			Host:     o.webhookHost,
-			Port:     o.webhookPort,
-			CertDir:  o.certDir,
-			CertName: o.certName,
-			KeyName:  o.keyName,
-			TLSOpts:  tlsOpts,
-		}),
+		Scheme:                        scheme,
+		Logger:                        log,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr, ListenConfig: listenConfig(o.reusePort)},
+		HealthProbeBindAddress:        managerProbes,
+		WebhookServer:                 webhookServer,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              leaderElectionID,
 		LeaderElectionNamespace:       o.leaderNS,
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Pod{}: {Transform: controller.StripPod},
-			},
+			ByObject:         cached,
 		},
 	})
 	if err != nil {
@@ -303,33 +317,32 @@ func serve(ctx context.Context, o *options, log logr.Logger) error {
 	for path, h := range hooks.Handlers() {
 		mgr.GetWebhookServer().Register(path, h)
 	}
+	ready := map[string]healthz.Checker{
+		"webhook": mgr.GetWebhookServer().StartedChecker(),
+		"cache": func(r *http.Request) error {
+			c, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			if !mgr.GetCache().WaitForCacheSync(c) {
+				return errors.New("cache not synced")
+			}
+			return nil
+		},
+	}
 	if rotator != nil {
 		if err := mgr.Add(rotator); err != nil {
 			return fmt.Errorf("certificate rotation: %w", err)
 		}
-		if err := mgr.AddReadyzCheck("certificate", rotator.Ready); err != nil {
-			return err
+		if err := rotator.SetupWatch(mgr); err != nil {
+			return fmt.Errorf("webhook configurations watch: %w", err)
 		}
+		ready["certificate"] = rotator.Ready
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("cache", func(r *http.Request) error {
-		c, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if !mgr.GetCache().WaitForCacheSync(c) {
-			return errors.New("cache not synced")
-		}
-		return nil
-	}); err != nil {
+	if err := addProbes(ctx, mgr, o, map[string]healthz.Checker{"ping": healthz.Ping}, ready); err != nil {
 		return err
 	}
 	log.Info("starting", "version", version, "runtimeClassName", cfg.RuntimeClassName,
 		"reservedRuntimes", cfg.ReservedRuntimes, "fallbackRuntime", cfg.FallbackRuntime,
-		"defaultRuntimeReserved", cfg.DefaultRuntimeReserved, "tlsMode", o.tlsMode, "leaderElect", o.leaderElect)
+		"defaultRuntimeReserved", cfg.DefaultRuntimeReserved, "tlsMode", o.tlsMode, "leaderElect", o.leaderElect, "reusePort", o.reusePort)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
@@ -348,13 +361,6 @@ func hosts(o *options) []string {
 	}
 	svc := defaultService + "." + o.namespace + ".svc"
 	return []string{svc, svc + ".cluster.local"}
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }
 
 // retry calls f until it succeeds, ctx ends or timeout passes.

@@ -49,6 +49,10 @@ podlock RuntimeClass with podlock-runtime:
   crio        a drop-in file, crio.conf.d/99-<handler>.conf, with the
               runtime handler; no other file changes.
 
+Without --engine, the content of --config tells which engine it configures
+(containerd's top-level keys, or CRI-O's [crio] table); without either, the
+engine is the one whose configuration exists on the node.
+
 Running install again changes nothing, or refreshes the drop-in when the
 configuration it derives from changed; uninstall removes exactly what
 install added. Nothing is written when a file cannot be parsed, and
@@ -59,11 +63,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	common := []cli.Flag{
 		&cli.StringFlag{
 			Name:  "engine",
-			Usage: "container `ENGINE`: containerd or crio (default: containerd if its configuration exists or \"containerd --version\" runs, else crio if CRI-O's configuration or binary is found)",
+			Usage: "container `ENGINE`: containerd or crio (default: the engine whose configuration --config is; without --config, containerd if its configuration exists or \"containerd --version\" runs, else crio if CRI-O's configuration or binary is found)",
 		},
 		&cli.StringFlag{
 			Name:  "config",
-			Usage: "the engine's main configuration `FILE` (default: " + containerd.DefaultConfigPath + " or " + crio.DefaultConfigPath + ")",
+			Usage: "the engine's main configuration `FILE` (default: " + containerd.DefaultConfigPath + " or " + crio.DefaultConfigPath + "); without --engine, its content tells which engine it is",
 		},
 		&cli.StringFlag{
 			Name:  "handler",
@@ -136,12 +140,9 @@ func act(c *cli.Context, stdout, stderr io.Writer, install bool) error {
 	if !filepath.IsAbs(root) {
 		return fmt.Errorf("--root %q: must be an absolute path", root)
 	}
-	name := c.String("engine")
-	if name == "" {
-		var err error
-		if name, err = detectEngine(c.Context, root); err != nil {
-			return err
-		}
+	name, err := chooseEngine(c.Context, root, c.String("engine"), c.String("config"))
+	if err != nil {
+		return err
 	}
 	if name != engineContainerd && c.IsSet("containerd-version") {
 		return fmt.Errorf("--containerd-version applies to containerd, not %s", name)
@@ -241,22 +242,97 @@ var versionRuns = func(ctx context.Context, name string) bool {
 	return exec.CommandContext(ctx, name, "--version").Run() == nil
 }
 
+// chooseEngine returns the engine to configure: --engine; else the one
+// whose configuration --config is, by its content; else the one found on
+// the node. A --config of the other engine than --engine is refused.
+func chooseEngine(ctx context.Context, root, flagEngine, config string) (string, error) {
+	if config == "" {
+		if flagEngine != "" {
+			return flagEngine, nil
+		}
+		return detectEngine(ctx, root)
+	}
+	if err := engine.ValidatePath("--config", config); err != nil {
+		return "", err
+	}
+	fromConfig, err := engineOfConfig(root, config)
+	switch {
+	case errors.Is(err, errEngineUnknown) && flagEngine != "":
+		// A missing main file is created, an empty one filled.
+		return flagEngine, nil
+	case err != nil:
+		return "", err
+	case flagEngine != "" && flagEngine != fromConfig:
+		return "", fmt.Errorf("--config %s is %s's configuration, not %s's: pass the other file, or --engine %s",
+			onHost(root, config), fromConfig, flagEngine, fromConfig)
+	}
+	return fromConfig, nil
+}
+
+// errEngineUnknown means a --config file does not tell which engine it
+// configures.
+var errEngineUnknown = errors.New("which engine it configures cannot be told")
+
+// engineOfConfig tells from its content whether a main configuration file,
+// a host path, is containerd's or CRI-O's.
+func engineOfConfig(root, config string) (string, error) {
+	diskPath, err := engine.Resolve(root, config)
+	if err != nil {
+		return "", err
+	}
+	data, _, err := engine.ReadFile(diskPath)
+	if err != nil {
+		return "", err
+	}
+	if data == nil {
+		return "", fmt.Errorf("--config %s does not exist, so %w: pass --engine containerd (which creates the file) or --engine crio",
+			onHost(root, config), errEngineUnknown)
+	}
+	doc, err := engine.ParseTOML(onHost(root, config), data)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case containerd.IsConfig(doc):
+		return engineContainerd, nil
+	case crio.IsConfig(doc):
+		return engineCRIO, nil
+	}
+	return "", fmt.Errorf("--config %s has neither containerd's top-level keys (version, plugins, imports...) nor CRI-O's [crio] table, so %w: pass --engine containerd or --engine crio",
+		onHost(root, config), errEngineUnknown)
+}
+
+// onHost names a host file for messages: its host path, and where it was
+// looked at when the host's root is mounted elsewhere.
+func onHost(root, path string) string {
+	if isHostRoot(root) {
+		return path
+	}
+	return fmt.Sprintf("%s (looked at %s)", path, engine.Under(root, path))
+}
+
 // detectEngine picks containerd when its configuration exists or its
 // binary runs, else CRI-O when its configuration or binary is found. Under
 // a root other than "/", the binaries found in PATH are not the node's, and
 // only configuration files count.
 func detectEngine(ctx context.Context, root string) (string, error) {
 	host := isHostRoot(root)
+	crioDropIns := filepath.Join(filepath.Dir(crio.DefaultConfigPath), "crio.conf.d")
 	if exists(engine.Under(root, containerd.DefaultConfigPath)) || host && versionRuns(ctx, "containerd") {
 		return engineContainerd, nil
 	}
-	crioDir := filepath.Dir(crio.DefaultConfigPath)
-	if exists(engine.Under(root, crio.DefaultConfigPath)) || exists(engine.Under(root, filepath.Join(crioDir, "crio.conf.d"))) ||
+	if exists(engine.Under(root, crio.DefaultConfigPath)) || exists(engine.Under(root, crioDropIns)) ||
 		host && versionRuns(ctx, "crio") {
 		return engineCRIO, nil
 	}
-	return "", fmt.Errorf("found neither containerd (%s, or containerd in PATH) nor CRI-O (%s, %s.d, or crio in PATH): pass --engine",
-		containerd.DefaultConfigPath, crio.DefaultConfigPath, crio.DefaultConfigPath)
+	looked := fmt.Sprintf("%s, %s and %s", engine.Under(root, containerd.DefaultConfigPath),
+		engine.Under(root, crio.DefaultConfigPath), engine.Under(root, crioDropIns))
+	if host {
+		looked += ` do not exist, and neither "containerd --version" nor "crio --version" runs`
+	} else {
+		looked += " do not exist (under --root " + root + ", the engines' binaries are not run)"
+	}
+	return "", fmt.Errorf("found neither containerd nor CRI-O: %s: pass --engine, or --config with the engine's main file", looked)
 }
 
 // warnMissingRuntime warns when podlock-runtime is not at the path the

@@ -185,7 +185,26 @@ func TestErrors(t *testing.T) {
 	}, {
 		name: "no engine found",
 		args: []string{"install"},
-		want: "podlock-install: found neither containerd",
+		want: "podlock-install: found neither containerd nor CRI-O: ROOT/etc/containerd/config.toml, ROOT/etc/crio/crio.conf and ROOT/etc/crio/crio.conf.d do not exist (under --root ROOT, the engines' binaries are not run): pass --engine, or --config with the engine's main file",
+	}, {
+		name: "missing --config",
+		args: []string{"install", "--config", "/srv/containerd/config.toml"},
+		want: "podlock-install: --config /srv/containerd/config.toml (looked at ROOT/srv/containerd/config.toml) does not exist, so which engine it configures cannot be told: pass --engine containerd (which creates the file) or --engine crio",
+	}, {
+		name:  "--config of neither engine",
+		files: map[string]string{"/srv/engine.toml": "# nothing yet\n[other]\nkey = 1\n"},
+		args:  []string{"install", "--config", "/srv/engine.toml"},
+		want:  "podlock-install: --config /srv/engine.toml (looked at ROOT/srv/engine.toml) has neither containerd's top-level keys (version, plugins, imports...) nor CRI-O's [crio] table, so which engine it configures cannot be told: pass --engine containerd or --engine crio",
+	}, {
+		name:  "unparseable --config",
+		files: map[string]string{"/srv/engine.toml": "version = 3\n[plugins\n"},
+		args:  []string{"install", "--config", "/srv/engine.toml"},
+		want:  "podlock-install: parsing /srv/engine.toml (looked at ROOT/srv/engine.toml):2:",
+	}, {
+		name:  "--config of the other engine",
+		files: map[string]string{"/srv/crio.conf": "[crio.runtime]\ndefault_runtime = \"crun\"\n"},
+		args:  []string{"install", "--engine", "containerd", "--config", "/srv/crio.conf"},
+		want:  "podlock-install: --config /srv/crio.conf (looked at ROOT/srv/crio.conf) is crio's configuration, not containerd's: pass the other file, or --engine crio",
 	}, {
 		name:  "missing main file, unknown containerd",
 		files: map[string]string{"/etc/crio/.keep": ""},
@@ -210,7 +229,7 @@ func TestErrors(t *testing.T) {
 		name:  "relative config",
 		files: map[string]string{mainConfig: "version = 3\n"},
 		args:  []string{"install", "--config", "config.toml"},
-		want:  `containerd config "config.toml": must be an absolute, clean path`,
+		want:  `--config "config.toml": must be an absolute, clean path`,
 	}, {
 		name:  "arguments",
 		files: map[string]string{mainConfig: "version = 3\n"},
@@ -227,7 +246,7 @@ func TestErrors(t *testing.T) {
 			if code != 1 {
 				t.Errorf("exit %d, want 1; stdout:\n%s", code, out)
 			}
-			contains(t, "stderr", errOut, tt.want)
+			contains(t, "stderr", errOut, strings.ReplaceAll(tt.want, "ROOT", root))
 			for path, content := range tt.files {
 				if got := read(t, root, path); got != content {
 					t.Errorf("%s changed:\n%s", path, got)
@@ -290,5 +309,62 @@ func TestDetectEngineBinary(t *testing.T) {
 	versionRuns = func(_ context.Context, name string) bool { return name == "containerd" }
 	if got, err := detectEngine(context.Background(), "/"); got != "containerd" || err != nil {
 		t.Errorf("detectEngine = %q, %v; want containerd", got, err)
+	}
+}
+
+// TestEngineFromConfig checks that --config alone picks the engine by the
+// file's content, wherever the file is: in the node DaemonSet's container
+// neither engine's binary is on PATH, and the file need not be at the
+// engine's default path.
+func TestEngineFromConfig(t *testing.T) {
+	noEngineProbe(t)
+	tests := []struct {
+		name, config, content string
+		extra                 []string
+		dropIn, said          string
+	}{{
+		name:    "containerd",
+		config:  "/srv/containerd/config.toml",
+		content: "version = 3\nroot = '/srv/containerd/root'\n",
+		dropIn:  "/srv/containerd/conf.d/podlock.toml",
+		said:    "created /srv/containerd/conf.d/podlock.toml\nupdated /srv/containerd/config.toml\nRestart containerd",
+	}, {
+		name:    "containerd, --engine agrees",
+		config:  "/srv/containerd/config.toml",
+		content: "version = 2\n[plugins]\n",
+		extra:   []string{"--engine", "containerd"},
+		dropIn:  "/srv/containerd/conf.d/podlock.toml",
+		said:    "created /srv/containerd/conf.d/podlock.toml\n",
+	}, {
+		name:    "CRI-O",
+		config:  "/srv/crio/crio.conf",
+		content: "[crio.runtime]\ndefault_runtime = \"crun\"\n",
+		dropIn:  "/srv/crio/crio.conf.d/99-podlock.conf",
+		said:    "created /srv/crio/crio.conf.d/99-podlock.conf\nRestart crio",
+	}, {
+		name:    "empty file, --engine says",
+		config:  "/srv/crio/crio.conf",
+		content: "",
+		extra:   []string{"--engine", "crio"},
+		dropIn:  "/srv/crio/crio.conf.d/99-podlock.conf",
+		said:    "created /srv/crio/crio.conf.d/99-podlock.conf\n",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			write(t, root, tt.config, tt.content)
+			code, out, errOut := podlockInstall(t, append([]string{"install", "--root", root, "--config", tt.config}, tt.extra...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			contains(t, "stdout", out, tt.said)
+			contains(t, "drop-in", read(t, root, tt.dropIn), "podlock")
+			if code, _, errOut := podlockInstall(t, append([]string{"uninstall", "--root", root, "--config", tt.config}, tt.extra...)...); code != 0 {
+				t.Fatalf("uninstall: exit %d: %s", code, errOut)
+			}
+			if got := read(t, root, tt.config); got != tt.content {
+				t.Errorf("uninstall left %s as\n%q\nwant\n%q", tt.config, got, tt.content)
+			}
+		})
 	}
 }

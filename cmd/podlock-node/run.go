@@ -51,6 +51,7 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "proc", Value: "/proc", Usage: "`DIR` of the host's processes"},
 		&cli.StringFlag{Name: "index-dir", Value: index.DefaultDir, Usage: "host `DIR` of podlock-runtime's container index (its indexDir), from which denials are attributed; entries of stopped containers are removed"},
 		&cli.StringFlag{Name: "metrics-address", Value: ":9811", Usage: "`ADDRESS` to serve Prometheus metrics on, at /metrics; empty: none"},
+		&cli.StringFlag{Name: "probe-address", Value: ":9812", Usage: "`ADDRESS` to answer the kubelet's probes on: /healthz, and /readyz (ready: the binaries installed, the token renewed on time, and with --report-denials the audit socket held); empty: none"},
 	},
 	Action: func(c *cli.Context) error {
 		cfg, err := restConfig(c.String("kubeconfig"))
@@ -77,6 +78,10 @@ var runCommand = &cli.Command{
 		}
 		if c.Bool("once") {
 			return a.refresh(c.Context)
+		}
+		if addr := c.String("probe-address"); addr != "" {
+			a.probes = newProbes(a.ready, a.ttl, c.Bool("report-denials"))
+			go a.probes.serve(c.Context, addr, a.log)
 		}
 		reg := prometheus.NewRegistry()
 		if c.Bool("report-denials") {
@@ -118,6 +123,7 @@ type agent struct {
 	ttl          time.Duration
 	tokenPath    string
 	binaries     string
+	probes       *probes // nil: none
 }
 
 func (a *agent) loop(ctx context.Context) error {
@@ -152,6 +158,9 @@ func (a *agent) refresh(ctx context.Context) error {
 	}
 	if err := atomicfile.Write(a.tokenPath, []byte(tr.Status.Token), 0o600); err != nil {
 		return err
+	}
+	if a.probes != nil {
+		a.probes.tokenWritten(tr.Status.ExpirationTimestamp.Time)
 	}
 	ready := a.ready()
 	if err := a.label(ctx, ready); err != nil {

@@ -72,3 +72,24 @@ func DetectRelease(ctx context.Context) (string, error) {
 	}
 	return strings.TrimSpace(string(out)), nil
 }
+
+// topLevelKeys are the top-level keys of containerd's configuration, in
+// every version: what tells its main file from another engine's.
+var topLevelKeys = []string{"version", "root", "state", "temp", "plugin_dir", "imports", "grpc", "ttrpc",
+	"debug", "metrics", "plugins", "disabled_plugins", "required_plugins", "oom_score", "cgroup",
+	"proxy_plugins", "stream_processors", "timeouts"}
+
+// IsConfig tells whether a decoded TOML document is a containerd
+// configuration: it has one of containerd's top-level keys and no `crio`
+// table (CRI-O's files keep every setting under [crio]).
+func IsConfig(doc map[string]any) bool {
+	if _, ok := doc["crio"]; ok {
+		return false
+	}
+	for _, k := range topLevelKeys {
+		if _, ok := doc[k]; ok {
+			return true
+		}
+	}
+	return false
+}

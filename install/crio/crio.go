@@ -87,6 +87,13 @@ func New(opts Options) (*Config, error) {
 	return &Config{opts: opts}, nil
 }
 
+// IsConfig tells whether a decoded TOML document is a CRI-O configuration
+// file: CRI-O keeps every setting under the [crio] table.
+func IsConfig(doc map[string]any) bool {
+	_, ok := doc["crio"].(map[string]any)
+	return ok
+}
+
 // DropInPath is the handler's drop-in file: 99- sorts it after the files
 // of the distribution's package, so that nothing loaded later redefines it.
 func DropInPath(dropInDir, handler string) string {

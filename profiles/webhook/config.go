@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
@@ -35,6 +37,12 @@ type Config struct {
 	// DefaultRuntimeReserved reserves the cluster's default runtime, that
 	// is, pods without spec.runtimeClassName.
 	DefaultRuntimeReserved bool `json:"defaultRuntimeReserved,omitempty"`
+
+	// DefaultSeccompNamespaceSelector selects, by their labels, namespaces
+	// whose new pods without a seccomp profile get RuntimeDefault, as if
+	// they were labelled DefaultSeccompLabel. Nil: only the labelled
+	// namespaces; empty: every namespace.
+	DefaultSeccompNamespaceSelector *metav1.LabelSelector `json:"defaultSeccompNamespaceSelector,omitempty"`
 }
 
 // DefaultConfig is the configuration without a file: podlock's runtime
@@ -91,6 +99,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("reservedRuntimes[%d]: %q is podlock's runtime class, which cannot be reserved", i, r))
 		}
 	}
+	if _, err := c.defaultSeccompSelector(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.FallbackRuntime != "" {
 		if err := v1alpha1.ValidateName(c.FallbackRuntime); err != nil {
 			errs = append(errs, fmt.Errorf("fallbackRuntime: %w", err))
@@ -103,4 +114,17 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
+}
+
+// defaultSeccompSelector is DefaultSeccompNamespaceSelector as a selector;
+// labels.Nothing() when nil.
+func (c Config) defaultSeccompSelector() (labels.Selector, error) {
+	if c.DefaultSeccompNamespaceSelector == nil {
+		return labels.Nothing(), nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(c.DefaultSeccompNamespaceSelector)
+	if err != nil {
+		return nil, fmt.Errorf("defaultSeccompNamespaceSelector: %w", err)
+	}
+	return sel, nil
 }

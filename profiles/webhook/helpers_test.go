@@ -45,6 +45,7 @@ func testStore() *MemStore {
 			"hardened": {DefaultSeccompLabel: DefaultSeccompEnabled},
 			"bound":    {NamespaceSeccompLabel: "strict"},
 			"unbound":  {NamespaceSeccompLabel: "nowhere"},
+			"selected": {"tier": "prod"},
 		},
 		Landlock: map[string]*crd.LandlockProfile{
 			"team/demo":   llp("demo", map[string]v1alpha1.ProfileName{"app": "strict", "sidecar": "runtime-default"}),

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 	"github.com/kubewarden/podlock/seccomp/builtin"
 )
@@ -66,14 +68,19 @@ func policyOf(namespace string, labels map[string]string) namespacePolicy {
 type policy struct {
 	cfg   Config
 	store Store
+	// defaultSeccomp selects the namespaces of the configuration's
+	// DefaultSeccompNamespaceSelector.
+	defaultSeccomp labels.Selector
 }
 
 func (p *policy) namespace(ctx context.Context, name string) (namespacePolicy, error) {
-	labels, err := p.store.NamespaceLabels(ctx, name)
+	nsLabels, err := p.store.NamespaceLabels(ctx, name)
 	if err != nil {
 		return namespacePolicy{}, err
 	}
-	return policyOf(name, labels), nil
+	ns := policyOf(name, nsLabels)
+	ns.defaultSeccomp = ns.defaultSeccomp || p.defaultSeccomp.Matches(labels.Set(nsLabels))
+	return ns, nil
 }
 
 // mutation is what the mutating webhook changes in a new pod.

@@ -50,7 +50,11 @@ func New(cfg Config, store Store, log logr.Logger) (*Webhooks, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Webhooks{policy: policy{cfg: cfg, store: store}, log: log}, nil
+	defaultSeccomp, err := cfg.defaultSeccompSelector()
+	if err != nil {
+		return nil, err
+	}
+	return &Webhooks{policy: policy{cfg: cfg, store: store, defaultSeccomp: defaultSeccomp}, log: log}, nil
 }
 
 // Handlers returns the HTTP handler of each path.

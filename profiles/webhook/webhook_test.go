@@ -38,6 +38,7 @@ func mutated(t *testing.T, w *Webhooks, namespace string, pod *corev1.Pod) (*cor
 
 func TestMutatePod(t *testing.T) {
 	reservedRunC := Config{ReservedRuntimes: []string{"runC"}, FallbackRuntime: "containerd-kata", DefaultRuntimeReserved: true}
+	prodSelected := Config{DefaultSeccompNamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}}
 	for _, c := range []struct {
 		name      string
 		cfg       Config
@@ -84,6 +85,13 @@ func TestMutatePod(t *testing.T) {
 		{name: "default seccomp: windows pods have none", namespace: "hardened",
 			pod: `{"spec":{"os":{"name":"windows"}}}`},
 		{name: "default seccomp: off elsewhere", namespace: "team", pod: `{}`},
+		{name: "default seccomp: namespace selected by the configuration", cfg: prodSelected, namespace: "selected",
+			pod: `{}`, podSeccomp: "RuntimeDefault"},
+		{name: "default seccomp: configuration selects other namespaces", cfg: prodSelected, namespace: "team", pod: `{}`},
+		{name: "default seccomp: configuration selects, pod skips", cfg: prodSelected, namespace: "selected",
+			pod: `{"metadata":{"labels":{"podlock.kubewarden.io/default-seccomp-skip":"yes"}}}`},
+		{name: "default seccomp: an empty selector selects every namespace", cfg: Config{DefaultSeccompNamespaceSelector: &metav1.LabelSelector{}},
+			namespace: "team", pod: `{}`, podSeccomp: "RuntimeDefault"},
 		{name: "namespace seccomp profile", namespace: "bound", pod: `{}`,
 			runtimeClass: "podlock", annotations: map[string]string{SeccompAnnotation: "strict"}},
 		{name: "namespace seccomp profile overwrites the user's", namespace: "bound",
@@ -394,6 +402,9 @@ func TestConfig(t *testing.T) {
 		{"podlock reserved", "reservedRuntimes: [podlock]\n", `reservedRuntimes[0]: "podlock" is podlock's runtime class, which cannot be reserved`},
 		{"fallback reserved", "reservedRuntimes: [kata]\nfallbackRuntime: kata\n", `fallbackRuntime "kata" is itself in reservedRuntimes`},
 		{"bad class name", "runtimeClassName: Pod_Lock\n", `runtimeClassName: name "Pod_Lock" is not a DNS-1123 subdomain`},
+		{"namespace selector", "defaultSeccompNamespaceSelector:\n  matchExpressions:\n  - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}\n", ""},
+		{"bad namespace selector", "defaultSeccompNamespaceSelector:\n  matchExpressions:\n  - {key: tier, operator: Near, values: [prod]}\n",
+			`defaultSeccompNamespaceSelector: "Near" is not a valid label selector operator`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := ParseConfig([]byte(c.yaml))

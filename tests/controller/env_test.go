@@ -50,6 +50,19 @@ type procState struct {
 }
 
 func newEnv(t *testing.T) *env {
+	e := newEnvWithoutWebhooks(t)
+	e.applyWebhooks()
+	return e
+}
+
+// applyWebhooks applies webhooks.yaml, registered by URL.
+func (e *env) applyWebhooks() {
+	e.t.Helper()
+	e.apply(podlockctl.WebhooksByURL(e.t, readFile(e.t, e.root, "install/controller/webhooks.yaml"), e.webhook))
+}
+
+// newEnvWithoutWebhooks is newEnv before webhooks.yaml is applied.
+func newEnvWithoutWebhooks(t *testing.T) *env {
 	cp := kube.StartControlPlane(t, kube.Options{})
 	root := testenv.ModuleRoot()
 	e := &env{t: t, cp: cp, root: root, binary: filepath.Join(testenv.Binaries(t), "podlock-controller"), dir: t.TempDir(),
@@ -62,7 +75,6 @@ func newEnv(t *testing.T) *env {
 	for _, f := range []string{"rbac.yaml", "config.yaml", "deployment.yaml"} {
 		e.apply(readFile(t, root, filepath.Join("install/controller", f)))
 	}
-	e.apply(podlockctl.WebhooksByURL(t, readFile(t, root, "install/controller/webhooks.yaml"), e.webhook))
 	// The runtime classes of the runtime-class policy's examples, and
 	// podlock's (the API server refuses pods whose class does not exist).
 	for name, handler := range map[string]string{"podlock": "podlock", "containerd-runc": "runc", "containerd-kata": "kata"} {
@@ -125,6 +137,27 @@ func (e *env) do(method, path string, obj any) (int, []byte) {
 // server reaches its webhooks.
 func (e *env) startController(config string, extra ...string) {
 	e.t.Helper()
+	e.launchController(config, extra...)
+	e.waitWebhooks()
+}
+
+// waitWebhooks waits until the API server calls the webhooks.
+func (e *env) waitWebhooks() {
+	e.t.Helper()
+	// The API server calls the webhook once it trusts the new caBundle:
+	// a dry run of a pod with an unknown podlock annotation, which only
+	// the webhook refuses.
+	e.waitFor("the API server to call the webhooks", 30*time.Second, func() (bool, string) {
+		status, body := e.do(http.MethodPost, "/api/v1/namespaces/default/pods?dryRun=All",
+			podJSON("probe", nil, map[string]string{"podlock.kubewarden.io/probe": "1"}, nil))
+		return status == http.StatusForbidden && strings.Contains(message(body), "podlock.kubewarden.io/probe is not one podlock sets"), string(body)
+	})
+}
+
+// launchController runs podlock-controller as startController does, and
+// waits only until it is ready.
+func (e *env) launchController(config string, extra ...string) {
+	e.t.Helper()
 	e.p.starts++
 	cfgPath := filepath.Join(e.dir, fmt.Sprintf("controller-%d.yaml", e.p.starts))
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
@@ -174,14 +207,6 @@ func (e *env) startController(config string, extra ...string) {
 		}
 		defer resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
-	})
-	// The API server calls the webhook once it trusts the new caBundle:
-	// a dry run of a pod with an unknown podlock annotation, which only
-	// the webhook refuses.
-	e.waitFor("the API server to call the webhooks", 30*time.Second, func() (bool, string) {
-		status, body := e.do(http.MethodPost, "/api/v1/namespaces/default/pods?dryRun=All",
-			podJSON("probe", nil, map[string]string{"podlock.kubewarden.io/probe": "1"}, nil))
-		return status == http.StatusForbidden && strings.Contains(message(body), "podlock.kubewarden.io/probe is not one podlock sets"), string(body)
 	})
 }
 

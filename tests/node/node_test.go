@@ -155,6 +155,56 @@ func TestNodeAgent(t *testing.T) {
 	})
 }
 
+// podlock-node run answers the kubelet's probes: alive while it runs,
+// ready only while podlock works on the node as it keeps it.
+func TestNodeAgentProbes(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	cp := kubetest.StartControlPlane(t, kubetest.Options{Tokens: map[string][]string{agentUser: nil}})
+	// After the control plane, whose cleanup must come after podlock-node's.
+	testenv.LockAudit(t)
+	for _, m := range manifests(t, "kubernetes/namespace.yaml", "kubernetes/node-rbac.yaml") {
+		cp.Apply(t, m)
+	}
+	cp.Apply(t, []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: test-node\n"))
+
+	ready := podlockctl.StartNodeAgent(t, cp, "test-node", t.TempDir())
+	waitFor(t, "the agent to be ready", func() bool {
+		status, _ := ready.Probe("/readyz")
+		return status == 200
+	})
+	if status, body := ready.Probe("/healthz"); status != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", status, body)
+	}
+
+	for _, tt := range []struct {
+		name  string
+		extra []string
+		want  string
+	}{
+		{"binaries missing", []string{"--bin-dir=" + t.TempDir(), "--report-denials=false"},
+			"podlock-runtime, podlock-helper or podlock-interpose is not installed"},
+		{"token refused", []string{"--service-account=podlock-system/nobody", "--report-denials=false"},
+			"no token written for podlock-runtime yet"},
+		{"audit socket held by another", nil,
+			"denials are not reported: the kernel's audit daemon is pid "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			agent := podlockctl.StartNodeAgent(t, cp, "test-node", t.TempDir(), tt.extra...)
+			// Past the first refresh, unless it is what fails.
+			var status int
+			var body string
+			waitFor(t, "/readyz to say "+tt.want, func() bool {
+				status, body = agent.Probe("/readyz")
+				return status == 503 && strings.Contains(body, tt.want) &&
+					(tt.name == "token refused" || !strings.Contains(body, "no token written"))
+			})
+			if status, _ := agent.Probe("/healthz"); status != 200 {
+				t.Errorf("/healthz: %d, want 200", status)
+			}
+		})
+	}
+}
+
 // thirdParty are manifests for clusters that have another project's CRDs.
 var thirdParty = map[string]string{
 	"install/controller/cert-manager.yaml": "cert-manager's Issuer and Certificate",

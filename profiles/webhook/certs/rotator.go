@@ -42,10 +42,10 @@ type Rotator struct {
 	Namespace, SecretName string
 	// Hosts are the DNS names and IP addresses of the serving certificate.
 	Hosts []string
-	// MutatingWebhookConfigurations and ValidatingWebhookConfigurations
-	// name the configurations whose every webhook gets the caBundle.
-	MutatingWebhookConfigurations   []string
-	ValidatingWebhookConfigurations []string
+	// MutatingWebhookConfiguration and ValidatingWebhookConfiguration
+	// name the configurations whose every webhook gets the caBundle ("":
+	// none).
+	MutatingWebhookConfiguration, ValidatingWebhookConfiguration string
 	// CAValidity and CertValidity are the lifetimes of new certificates.
 	CAValidity, CertValidity time.Duration
 	// Interval is the time between two checks.
@@ -123,7 +123,8 @@ func (r *Rotator) Start(ctx context.Context) error {
 
 // Check renews what is due: the CA (and the Secret), the caBundle of the
 // configurations, this replica's serving certificate. A configuration
-// that does not exist yet is skipped and done at a later check.
+// that does not exist yet is skipped; SetupWatch writes it as soon as it
+// is created.
 func (r *Rotator) Check(ctx context.Context) error {
 	now := r.now()
 	ca, trusted, err := r.ensureCA(ctx, now)
@@ -280,7 +281,7 @@ func (r *Rotator) inject(ctx context.Context, bundle []byte) error {
 		err := r.Client.Get(ctx, types.NamespacedName{Name: name}, obj)
 		switch {
 		case apierrors.IsNotFound(err):
-			r.Log.V(1).Info("webhook configuration not found; the caBundle is written once it exists", "configuration", name)
+			r.Log.V(1).Info("webhook configuration not found; the caBundle is written when it is created", "configuration", name)
 			return false
 		case err != nil:
 			errs = append(errs, fmt.Errorf("reading webhook configuration %s: %w", name, err))
@@ -288,7 +289,7 @@ func (r *Rotator) inject(ctx context.Context, bundle []byte) error {
 		}
 		return true
 	}
-	for _, name := range r.MutatingWebhookConfigurations {
+	if name := r.MutatingWebhookConfiguration; name != "" {
 		cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
 		if get(name, cfg) {
 			var ccs []*admissionregistrationv1.WebhookClientConfig
@@ -298,7 +299,7 @@ func (r *Rotator) inject(ctx context.Context, bundle []byte) error {
 			update(cfg, ccs)
 		}
 	}
-	for _, name := range r.ValidatingWebhookConfigurations {
+	if name := r.ValidatingWebhookConfiguration; name != "" {
 		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 		if get(name, cfg) {
 			var ccs []*admissionregistrationv1.WebhookClientConfig

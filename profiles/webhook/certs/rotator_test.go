@@ -26,10 +26,10 @@ func (c *clock) now() time.Time { return c.t }
 func newRotator(c client.Client, clk *clock) *Rotator {
 	return &Rotator{
 		Client: c, Namespace: "podlock-system", SecretName: "ca",
-		Hosts:                           []string{"svc.podlock-system.svc", "127.0.0.1"},
-		MutatingWebhookConfigurations:   []string{"podlock"},
-		ValidatingWebhookConfigurations: []string{"podlock"},
-		CAValidity:                      365 * day, CertValidity: 30 * day,
+		Hosts:                          []string{"svc.podlock-system.svc", "127.0.0.1"},
+		MutatingWebhookConfiguration:   "podlock",
+		ValidatingWebhookConfiguration: "podlock",
+		CAValidity:                     365 * day, CertValidity: 30 * day,
 		Interval: time.Minute, Now: clk.now, Log: logr.Discard(),
 	}
 }

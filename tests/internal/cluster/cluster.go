@@ -42,7 +42,23 @@ type Options struct {
 	StartTimeout time.Duration
 	// APITimeout is podlock-runtime's apiTimeout. Default 2s.
 	APITimeout string
+	// WithoutPodlock leaves podlock out: no handler in containerd, no
+	// configuration of podlock-runtime, none of podlock's objects (CRDs,
+	// namespace, RBAC, RuntimeClass podlock), for a test that installs
+	// podlock as an operator does.
+	WithoutPodlock bool
+	// Controllers runs kube-controller-manager and kube-scheduler, for
+	// Deployments, DaemonSets and Services. Services then get cluster IPs
+	// on loopback (ServiceCIDR): the API server calls a webhook Service at
+	// its cluster IP and port, which, without kube-proxy, reaches the pods
+	// of the host network that listen on that port on every address.
+	Controllers bool
 }
+
+// ServiceCIDR is the range of cluster IPs of the clusters with
+// Controllers: loopback addresses, where the API server's calls to
+// Services stay on the machine.
+const ServiceCIDR = "127.77.0.0/24"
 
 // Runtime classes every cluster has.
 const (
@@ -112,6 +128,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 	tokens := map[string][]string{nodeUser: {"system:nodes"}, PodlockNodeUser: nil}
 	maps.Copy(tokens, opts.Kube.Tokens)
 	opts.Kube.Tokens = tokens
+	if opts.Controllers {
+		opts.Kube.Controllers = true
+		opts.Kube.APIServerArgs = append([]string{"--service-cluster-ip-range", ServiceCIDR}, opts.Kube.APIServerArgs...)
+	}
 
 	sweepStale(t.Logf)
 	// A short path: the shim socket directory must fit in 42 characters
@@ -151,8 +171,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 	c.API = kube.StartControlPlane(t, opts.Kube)
 	t.Cleanup(c.teardown)
 	c.applyBase(t)
-	if err := c.writePodlockConfig(); err != nil {
-		t.Fatal(err)
+	if !opts.WithoutPodlock {
+		if err := c.writePodlockConfig(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := <-containerdErr; err != nil {
 		t.Fatal(err)
@@ -165,25 +187,34 @@ func Start(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// applyBase applies what every test needs: podlock's CRDs and node RBAC,
-// the kubelet's binding to system:node, the runtime classes, and the
-// default service account of namespace default (no controller-manager
-// creates it).
+// applyBase applies what every test needs: podlock's CRDs and node RBAC
+// (unless WithoutPodlock), the kubelet's binding to system:node, the
+// runtime classes, and the default service account of namespace default
+// (without Controllers, no controller-manager creates it).
 func (c *Cluster) applyBase(t testing.TB) {
 	t.Helper()
-	root := testenv.ModuleRoot()
-	crds, err := filepath.Glob(filepath.Join(root, "install", "crds", "*.yaml"))
-	if err != nil || len(crds) == 0 {
-		t.Fatalf("no CRDs in install/crds: %v", err)
-	}
-	for _, file := range append(crds,
-		filepath.Join(root, "install", "kubernetes", "namespace.yaml"),
-		filepath.Join(root, "install", "kubernetes", "node-rbac.yaml")) {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
+	if !c.opts.WithoutPodlock {
+		root := testenv.ModuleRoot()
+		crds, err := filepath.Glob(filepath.Join(root, "install", "crds", "*.yaml"))
+		if err != nil || len(crds) == 0 {
+			t.Fatalf("no CRDs in install/crds: %v", err)
 		}
-		c.API.Apply(t, data)
+		for _, file := range append(crds,
+			filepath.Join(root, "install", "kubernetes", "namespace.yaml"),
+			filepath.Join(root, "install", "kubernetes", "node-rbac.yaml")) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.API.Apply(t, data)
+		}
+		c.API.Apply(t, []byte(fmt.Sprintf(`
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata:
+  name: %s
+handler: podlock
+`, RuntimeClassPodlock)))
 	}
 	c.API.Apply(t, []byte(fmt.Sprintf(`
 apiVersion: rbac.authorization.k8s.io/v1
@@ -203,14 +234,8 @@ apiVersion: node.k8s.io/v1
 kind: RuntimeClass
 metadata:
   name: %s
-handler: podlock
----
-apiVersion: node.k8s.io/v1
-kind: RuntimeClass
-metadata:
-  name: %s
 handler: runc
-`, nodeUser, RuntimeClassPodlock, RuntimeClassRunc)))
+`, nodeUser, RuntimeClassRunc)))
 	c.Namespace(t, "default")
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -173,14 +174,24 @@ func (c *Cluster) startContainerd(rootfs string) error {
 	if err := os.WriteFile(c.ContainerdConfig(), []byte(c.containerdConfig()), 0o644); err != nil {
 		return err
 	}
-	install := c.opts.InstallPodlock
-	if install == nil {
-		install = c.InstallPodlock
+	if !c.opts.WithoutPodlock {
+		install := c.opts.InstallPodlock
+		if install == nil {
+			install = c.InstallPodlock
+		}
+		if err := install(c.ContainerdConfig()); err != nil {
+			return fmt.Errorf("installing podlock into %s: %w", c.ContainerdConfig(), err)
+		}
 	}
-	if err := install(c.ContainerdConfig()); err != nil {
-		return fmt.Errorf("installing podlock into %s: %w", c.ContainerdConfig(), err)
+	if err := c.launchContainerd(); err != nil {
+		return err
 	}
+	return c.importImages(rootfs)
+}
 
+// launchContainerd starts containerd on its configuration and waits until
+// its CRI reports ready.
+func (c *Cluster) launchContainerd() error {
 	env := []string{
 		"PATH=" + c.toolsDir + ":/usr/local/bin:/usr/bin:/bin",
 		"HOME=" + c.dir,
@@ -227,7 +238,41 @@ func (c *Cluster) startContainerd(rootfs string) error {
 	if err != nil {
 		return fmt.Errorf("containerd: %w\n%s", err, daemon.Tail(c.path("containerd.log"), 30))
 	}
-	return c.importImages(rootfs)
+	return nil
+}
+
+// RestartContainerd restarts containerd as an administrator does after
+// changing its configuration (systemctl restart containerd): running
+// containers keep running under their shims. It waits until the CRI and
+// the node are ready again.
+func (c *Cluster) RestartContainerd(t testing.TB) {
+	t.Helper()
+	c.containerd.Stop(10 * time.Second)
+	if err := c.launchContainerd(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(c.opts.StartTimeout)
+	for {
+		err := c.nodeReady()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restarting containerd: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// ImportImage imports an image archive (an OCI layout as a tar, such as
+// `make image` writes) into the CRI's namespace, as `ctr -n k8s.io images
+// import` does on a node, and waits until the CRI sees the image by name
+// (a full reference, docker.io/library/podlock:v1).
+func (c *Cluster) ImportImage(t testing.TB, archive, name string) {
+	t.Helper()
+	if err := c.importArchive(archive, []string{name}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // importImages builds the images from rootfs and imports them with ctr
@@ -241,24 +286,34 @@ func (c *Cluster) importImages(rootfs string) error {
 	if err := os.WriteFile(tarball, layout.Bytes(), 0o644); err != nil {
 		return err
 	}
+	var names []string
+	for _, img := range defaultImages {
+		names = append(names, img.Name)
+	}
+	return c.importArchive(tarball, names)
+}
+
+// importArchive imports an image archive with ctr into the CRI's
+// namespace and waits until the CRI sees the images named.
+func (c *Cluster) importArchive(tarball string, names []string) error {
 	cmd := exec.Command(filepath.Join(c.toolsDir, "ctr"), "--address", c.Socket(), "--namespace", "k8s.io",
 		"images", "import", "--local", tarball)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + c.dir}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("ctr images import: %w\n%s", err, out)
+		return fmt.Errorf("ctr images import %s: %w\n%s", tarball, err, out)
 	}
 	// The CRI learns of images through events: wait until it sees them.
 	deadline := time.Now().Add(30 * time.Second)
-	for _, img := range defaultImages {
+	for _, name := range names {
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			st, err := c.cri.image.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: img.Name}})
+			st, err := c.cri.image.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: name}})
 			cancel()
 			if err == nil && st.GetImage() != nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("image %s imported but not seen by the CRI: %v", img.Name, err)
+				return fmt.Errorf("image %s imported from %s but not seen by the CRI: %v", name, tarball, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -22,6 +22,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -53,6 +54,9 @@ type Options struct {
 	// StopTimeout is how long a stopped process gets between SIGTERM and
 	// SIGKILL. Default 5 seconds.
 	StopTimeout time.Duration
+	// Controllers runs kube-controller-manager and kube-scheduler too, for
+	// tests of Deployments, DaemonSets and Services.
+	Controllers bool
 }
 
 // ControlPlane is a running etcd and kube-apiserver.
@@ -65,6 +69,8 @@ type ControlPlane struct {
 	etcdURL   string
 	apiserver *daemon.Proc
 	port      int
+
+	controllers []controller
 
 	adminToken string
 	tokens     map[string]string
@@ -83,7 +89,14 @@ const adminUser = "admin"
 // them (apiserver first) when it ends. Their logs are in Dir().
 func StartControlPlane(t testing.TB, opts Options) *ControlPlane {
 	t.Helper()
-	bin := Tools(t, "etcd", "kube-apiserver")
+	tools := []string{"etcd", "kube-apiserver"}
+	if opts.Controllers {
+		tools = append(tools, "kube-controller-manager", "kube-scheduler")
+		users := map[string][]string{controllerManagerUser: nil, schedulerUser: nil}
+		maps.Copy(users, opts.Tokens)
+		opts.Tokens = users
+	}
+	bin := Tools(t, tools...)
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 2 * time.Minute
 	}
@@ -102,7 +115,11 @@ func StartControlPlane(t testing.TB, opts Options) *ControlPlane {
 		cp.stopAll()
 		// A failed start already reported the logs.
 		if t.Failed() && started {
-			for _, name := range []string{"kube-apiserver.log", "etcd.log"} {
+			logs := []string{"kube-apiserver.log", "etcd.log"}
+			if opts.Controllers {
+				logs = append(logs, "kube-controller-manager.log", "kube-scheduler.log")
+			}
+			for _, name := range logs {
 				t.Logf("last lines of %s:\n%s", name, daemon.Tail(filepath.Join(dir, name), 40))
 			}
 		}
@@ -122,6 +139,11 @@ func StartControlPlane(t testing.TB, opts Options) *ControlPlane {
 		t.Fatal(err)
 	}
 	started = true
+	if opts.Controllers {
+		if err := cp.startControllers(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return cp
 }
 
@@ -323,7 +345,8 @@ func (cp *ControlPlane) CACert() []byte {
 }
 
 // Dir is the control plane's directory: logs (etcd.log,
-// kube-apiserver.log), certs/, tokens.csv, sa.key. Removed at the end of
+// kube-apiserver.log, kube-controller-manager.log, kube-scheduler.log),
+// certs/, tokens.csv, sa.key. Removed at the end of
 // the test unless PODLOCK_KEEP_KUBE is set.
 func (cp *ControlPlane) Dir() string { return cp.dir }
 
@@ -446,6 +469,12 @@ func (cp *ControlPlane) Restart() error {
 }
 
 func (cp *ControlPlane) stopAll() {
+	cp.mu.Lock()
+	controllers := cp.controllers
+	cp.mu.Unlock()
+	for _, c := range controllers {
+		c.proc.Stop(cp.opts.StopTimeout)
+	}
 	cp.Stop()
 	if cp.etcd != nil {
 		cp.etcd.Stop(cp.opts.StopTimeout)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -265,5 +266,67 @@ func TestPortTaken(t *testing.T) {
 	os.WriteFile(log, []byte("==== run 1\nError: unknown flag\n==== run 2\nlisten tcp 127.0.0.1:1: bind: address already in use\n"), 0o644)
 	if !portTaken(log) {
 		t.Error("the last run's error does not count")
+	}
+}
+
+// With Controllers, Deployments make pods, the scheduler binds them to a
+// ready node, and namespaces get their service account and CA.
+func TestControllers(t *testing.T) {
+	cp := StartControlPlane(t, Options{Controllers: true})
+	// A node without a kubelet: ready for as long as the test lasts.
+	mustDo(t, cp, http.MethodPost, "/api/v1/nodes", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"fake"}}`, http.StatusCreated)
+	mustDo(t, cp, http.MethodPatch, "/api/v1/nodes/fake/status", `{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Test"}],
+		"allocatable":{"cpu":"4","memory":"8Gi","pods":"10"},"capacity":{"cpu":"4","memory":"8Gi","pods":"10"}}}`, http.StatusOK)
+	mustDo(t, cp, http.MethodPost, "/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"apps"}}`, http.StatusCreated)
+	waitFor(t, "the service account and CA of namespace apps", func() bool {
+		sa, _, _ := cp.Do(http.MethodGet, "/api/v1/namespaces/apps/serviceaccounts/default", nil)
+		ca, _, _ := cp.Do(http.MethodGet, "/api/v1/namespaces/apps/configmaps/kube-root-ca.crt", nil)
+		return sa == http.StatusOK && ca == http.StatusOK
+	})
+	cp.Apply(t, []byte(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: apps}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      automountServiceAccountToken: false
+      containers: [{name: web, image: busybox}]
+`))
+	waitFor(t, "the Deployment's two pods bound to node fake", func() bool {
+		_, body, err := cp.Do(http.MethodGet, "/api/v1/namespaces/apps/pods?labelSelector=app%3Dweb", nil)
+		if err != nil {
+			return false
+		}
+		var list struct {
+			Items []struct {
+				Spec struct {
+					NodeName string `json:"nodeName"`
+				} `json:"spec"`
+			} `json:"items"`
+		}
+		if json.Unmarshal(body, &list) != nil || len(list.Items) != 2 {
+			return false
+		}
+		for _, p := range list.Items {
+			if p.Spec.NodeName != "fake" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

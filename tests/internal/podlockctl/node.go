@@ -28,7 +28,9 @@ const AgentUser = "system:serviceaccount:podlock-system:podlock-node-agent"
 type NodeAgent struct {
 	// Metrics is the address of its Prometheus endpoint.
 	Metrics string
-	cmd     *exec.Cmd
+	// Probes is the address of its /healthz and /readyz.
+	Probes string
+	cmd    *exec.Cmd
 }
 
 // agentAddressSpace bounds the agent's memory in tests: an agent that
@@ -37,21 +39,22 @@ const agentAddressSpace = 2 << 30
 
 // StartNodeAgent runs `podlock-node run` for node as AgentUser (which the
 // control plane must have a token for), with its token and labels written
-// under a temporary directory, attributing denials through
-// podlock-runtime's container index in indexDir, and waits until it serves
-// metrics. It reports denials: the caller holds testenv.LockAudit. It is
-// stopped at the end of the test.
-func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node, indexDir string) *NodeAgent {
+// under a temporary directory and extra flags after the harness's own,
+// attributing denials through podlock-runtime's container index in
+// indexDir, and waits until it serves metrics. It reports denials unless
+// extra says otherwise: the caller holds testenv.LockAudit. It is stopped
+// at the end of the test.
+func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node, indexDir string, extra ...string) *NodeAgent {
 	t.Helper()
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "agent.kubeconfig")
 	if err := cp.WriteKubeconfig(kubeconfig, "agent", cp.Token(AgentUser)); err != nil {
 		t.Fatal(err)
 	}
-	a := &NodeAgent{Metrics: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
+	a := &NodeAgent{Metrics: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)), Probes: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
 	bin := testenv.Binaries(t)
-	cmd := exec.Command(filepath.Join(bin, "podlock-node"), "run", "--host-root=/", "--bin-dir="+bin, "--config-dir="+dir,
-		"--node-name="+node, "--kubeconfig="+kubeconfig, "--metrics-address="+a.Metrics, "--index-dir="+indexDir)
+	cmd := exec.Command(filepath.Join(bin, "podlock-node"), append([]string{"run", "--host-root=/", "--bin-dir=" + bin, "--config-dir=" + dir,
+		"--node-name=" + node, "--kubeconfig=" + kubeconfig, "--metrics-address=" + a.Metrics, "--probe-address=" + a.Probes, "--index-dir=" + indexDir}, extra...)...)
 	a.cmd = cmd
 	log, err := os.Create(filepath.Join(dir, "podlock-node.log"))
 	if err != nil {
@@ -104,6 +107,18 @@ func (a *NodeAgent) Running(t testing.TB) (running bool, peakKB int) {
 		}
 	}
 	return running, peakKB
+}
+
+// Probe returns the status and body of one of the agent's probes
+// (/healthz, /readyz); status 0 when it does not answer.
+func (a *NodeAgent) Probe(path string) (int, string) {
+	resp, err := http.Get("http://" + a.Probes + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
 }
 
 // Counted reports whether the agent's metrics hold the line.

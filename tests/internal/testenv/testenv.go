@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -441,4 +442,44 @@ func WaitForRecording(t testing.TB, recordDir, namespace, profile string) []byte
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+var (
+	imageOnce    sync.Once
+	imageArchive string
+	imageErr     error
+)
+
+// Image returns the podlock image's archive, the one `make image` writes
+// (an OCI layout as a tar, for `ctr images import`): PODLOCK_IMAGE when set
+// (make test builds it there), or else one built from Binaries by
+// install/image, once per test process.
+func Image(t testing.TB) string {
+	t.Helper()
+	bin := Binaries(t)
+	imageOnce.Do(func() {
+		if imageArchive = os.Getenv("PODLOCK_IMAGE"); imageArchive != "" {
+			return
+		}
+		var dir string
+		if dir, imageErr = os.MkdirTemp("", "podlock-image-"); imageErr != nil {
+			return
+		}
+		imageArchive, imageErr = BuildImage(dir, bin, "podlock:test")
+	})
+	if imageErr != nil {
+		t.Fatal(imageErr)
+	}
+	return imageArchive
+}
+
+// BuildImage builds the podlock image named ref from the binaries of
+// binDir into dir, as `make image` does, and returns its archive.
+func BuildImage(dir, binDir, ref string) (string, error) {
+	cmd := exec.Command("go", "run", "./install/image", "-image", ref, "-out", dir, "linux/"+goruntime.GOARCH+"="+binDir)
+	cmd.Dir = ModuleRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the image %s: %v\n%s", ref, err, out)
+	}
+	return filepath.Join(dir, "image.tar"), nil
 }

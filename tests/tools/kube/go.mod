@@ -1,9 +1,10 @@
-// Builds kube-apiserver and kubelet from k8s.io/kubernetes for podlock's
-// integration tests (see ../build.sh). k8s.io/kubernetes cannot be
-// `go install`ed: its go.mod replaces every k8s.io staging module with a
-// local directory, so this module requires it and points each staging
-// module at its published version instead (the list is the `=> ./staging`
-// block of k8s.io/kubernetes' go.mod).
+// Builds kube-apiserver, kube-controller-manager, kube-scheduler and
+// kubelet from k8s.io/kubernetes for podlock's integration tests (see
+// ../build.sh). k8s.io/kubernetes cannot be `go install`ed: its go.mod
+// replaces every k8s.io staging module with a local directory, so this
+// module requires it and points each staging module at its published
+// version instead (the list is the `=> ./staging` block of
+// k8s.io/kubernetes' go.mod).
 module podlock.test/tools/kube
 
 go 1.26.0
@@ -12,6 +13,8 @@ godebug default=go1.26
 
 tool (
 	k8s.io/kubernetes/cmd/kube-apiserver
+	k8s.io/kubernetes/cmd/kube-controller-manager
+	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubelet
 )
 
