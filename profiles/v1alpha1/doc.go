@@ -33,3 +33,10 @@ const ProfileKey = Group + "/profile"
 // the pod. A SeccompProfile that the pod's LandlockProfile binds to a
 // container stacks on it: both filters hold.
 const SeccompKey = Group + "/seccomp"
+
+// NamespaceProfileKey is the pod annotation, set by podlock-controller from
+// a namespace's policy, that names the LandlockProfile the namespace binds
+// to every pod. Its rules stack with those of the pod's own
+// LandlockProfile (ProfileKey): both Landlock domains hold, so the pod's
+// profile can only add restrictions.
+const NamespaceProfileKey = Group + "/namespace-profile"
