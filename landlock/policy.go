@@ -60,9 +60,10 @@ type Owner struct {
 	// NamespaceProfile is the LandlockProfile that the namespace binds to
 	// every pod, which stacks with Profile.
 	NamespaceProfile string `json:"namespaceProfile,omitempty"`
-	// Seccomp is the SeccompProfile that the LandlockProfile binds to the
-	// container, NamespaceSeccomp the one that the namespace binds to
-	// every pod; the container runs under both.
+	// Seccomp is the SeccompProfile that a LandlockProfile binds to the
+	// container (the pod's, else the namespace's), NamespaceSeccomp the
+	// one that the namespace binds to every pod; the container runs under
+	// all the filters they and NamespaceProfile bind.
 	Seccomp          string `json:"seccomp,omitempty"`
 	NamespaceSeccomp string `json:"namespaceSeccomp,omitempty"`
 }

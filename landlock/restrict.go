@@ -84,8 +84,11 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) (leftOut []error, err error
 func (rs Rulesets) Restrict(abi int, bestEffort bool) (leftOut []error, err error) {
 	for i := range rs {
 		more, err := rs[i].Restrict(abi, bestEffort)
-		if err != nil {
+		if err != nil && len(rs) > 1 {
 			return nil, fmt.Errorf("ruleset %d of %d: %w", i+1, len(rs), err)
+		}
+		if err != nil {
+			return nil, err
 		}
 		leftOut = append(leftOut, more...)
 	}
