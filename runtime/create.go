@@ -69,25 +69,17 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	spec, err := r.loadLandlock(ctx, id, id.Profile, false)
-	if err != nil {
+	spec := nsSpec
+	if id.Profile != id.NamespaceProfile {
+		// The same profile bound twice confines once.
+		if spec, err = r.loadLandlock(ctx, id, id.Profile, false); err != nil {
+			return err
+		}
+	}
+	if err := refuseRecordUnderNamespace(id, spec, nsSpec); err != nil {
 		return err
 	}
-	if nsSpec.Records() {
-		return fmt.Errorf("%s: LandlockProfile %s, which its namespace binds to every pod (annotation %s), is in mode Record, which would run every container of the namespace unconfined; the container is not started: set the profile's mode to Enforce, or record with a pod label %s in a namespace without the label %s",
-			id, id.NamespaceProfile, v1alpha1.NamespaceProfileKey, v1alpha1.ProfileKey, namespaceLandlockLabel)
-	}
 	if spec.Records() {
-		// Learning mode runs the container without podlock's rules and
-		// filters: it would lift what the namespace imposes.
-		switch {
-		case id.NamespaceProfile != "":
-			return fmt.Errorf("%s: LandlockProfile %s is in mode Record, which would run the container without LandlockProfile %s that its namespace binds to every pod (annotation %s); the container is not started: record in a namespace without the label %s",
-				id, id.Profile, id.NamespaceProfile, v1alpha1.NamespaceProfileKey, namespaceLandlockLabel)
-		case id.Seccomp != "":
-			return fmt.Errorf("%s: LandlockProfile %s is in mode Record, which would run the container without SeccompProfile %s that its namespace binds to every pod (annotation %s); the container is not started: record in a namespace without the label %s",
-				id, id.Profile, id.Seccomp, v1alpha1.SeccompKey, v1alpha1.Group+"/seccomp-profile")
-		}
 		if err := r.prepareRecord(b, id); err != nil {
 			return fmt.Errorf("%s: %w", id, err)
 		}
@@ -128,6 +120,25 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	return nil
 }
 
+// refuseRecordUnderNamespace refuses learning mode where the namespace
+// binds a profile: a container in mode Record runs without podlock's
+// rules and filters, which would lift what the namespace imposes, and a
+// namespace's own profile in mode Record would run every pod unconfined.
+func refuseRecordUnderNamespace(id identity, spec, nsSpec *v1alpha1.LandlockProfileSpec) error {
+	switch {
+	case nsSpec.Records():
+		return fmt.Errorf("%s: LandlockProfile %s, which its namespace binds to every pod (annotation %s), is in mode Record, which would run every container of the namespace unconfined; the container is not started: set the profile's mode to Enforce, or record with a pod label %s in a namespace without the label %s",
+			id, id.NamespaceProfile, v1alpha1.NamespaceProfileKey, v1alpha1.ProfileKey, namespaceLandlockLabel)
+	case spec.Records() && id.NamespaceProfile != "":
+		return fmt.Errorf("%s: LandlockProfile %s is in mode Record, which would run the container without LandlockProfile %s that its namespace binds to every pod (annotation %s); the container is not started: record in a namespace without the label %s",
+			id, id.Profile, id.NamespaceProfile, v1alpha1.NamespaceProfileKey, namespaceLandlockLabel)
+	case spec.Records() && id.Seccomp != "":
+		return fmt.Errorf("%s: LandlockProfile %s is in mode Record, which would run the container without SeccompProfile %s that its namespace binds to every pod (annotation %s); the container is not started: record in a namespace without the label %s",
+			id, id.Profile, id.Seccomp, v1alpha1.SeccompKey, v1alpha1.Group+"/seccomp-profile")
+	}
+	return nil
+}
+
 // bundleDir is the bundle of a create, run or restore: --bundle, or the
 // working directory, as for runc.
 func (r *Runtime) bundleDir() string {
@@ -157,7 +168,7 @@ func (r *Runtime) compile(b *bundle.Bundle, id identity, nsSpec, spec *v1alpha1.
 	if id.NamespaceProfile != "" {
 		stack = append(stack, compile.Profile{Name: fmt.Sprintf("LandlockProfile %s/%s (the namespace's)", id.Namespace, id.NamespaceProfile), Spec: nsSpec})
 	}
-	if id.Profile != "" {
+	if id.Profile != "" && id.Profile != id.NamespaceProfile {
 		stack = append(stack, compile.Profile{Name: fmt.Sprintf("LandlockProfile %s/%s", id.Namespace, id.Profile), Spec: spec})
 	}
 	p := b.Process()
