@@ -207,38 +207,31 @@ func (r *root) rules(profile v1alpha1.AccessRules, binary string, originals map[
 			rs.Scoped = append(rs.Scoped, landlock.ScopeSignal)
 		}
 	}
-	lists := []struct {
-		access   landlock.Access
-		implicit []string
-		paths    []string
-		canon    []string
-	}{
-		{landlock.ReadOnly, []string{landlock.PolicyPath}, profile.ReadOnly, nil},
-		{landlock.ReadWrite, nil, profile.ReadWrite, nil},
-		{landlock.ReadExec, append([]string{landlock.HelperPath}, loadable...), profile.ReadExec, nil},
-		{landlock.ReadWriteExec, nil, profile.ReadWriteExec, nil},
-	}
-	executable := slices.Clone(loadable)
-	for i := range lists {
-		for _, p := range lists[i].paths {
-			canon, err := r.canonical(p)
+	var canon [4][]string // readOnly, readWrite, readExec, readWriteExec
+	for i, paths := range [][]string{profile.ReadOnly, profile.ReadWrite, profile.ReadExec, profile.ReadWriteExec} {
+		for _, p := range paths {
+			c, err := r.canonical(p)
 			if err != nil {
 				return landlock.Ruleset{}, fmt.Errorf("resolving %s in the image: %w", p, err)
 			}
-			lists[i].canon = append(lists[i].canon, canon)
-		}
-		if lists[i].access&landlock.Exec != 0 {
-			executable = append(executable, lists[i].canon...)
+			canon[i] = append(canon[i], c)
 		}
 	}
+	executable := slices.Concat(loadable, canon[2], canon[3])
+	runnable := append([]string{landlock.HelperPath}, loadable...)
 	for _, file := range slices.Sorted(maps.Keys(originals)) {
 		if slices.ContainsFunc(executable, func(p string) bool { return beneath(file, p) }) {
-			lists[2].implicit = append(lists[2].implicit, originals[file])
+			runnable = append(runnable, originals[file])
 		}
 	}
-	for _, l := range lists {
-		if paths := append(slices.Clone(l.implicit), l.canon...); len(paths) > 0 {
-			rs.Rules = append(rs.Rules, landlock.Rule{Access: l.access, Paths: paths})
+	for _, rule := range []landlock.Rule{
+		{Access: landlock.ReadOnly, Paths: append([]string{landlock.PolicyPath}, canon[0]...)},
+		{Access: landlock.ReadWrite, Paths: canon[1]},
+		{Access: landlock.ReadExec, Paths: append(runnable, canon[2]...)},
+		{Access: landlock.ReadWriteExec, Paths: canon[3]},
+	} {
+		if len(rule.Paths) > 0 {
+			rs.Rules = append(rs.Rules, rule)
 		}
 	}
 	return rs, nil
