@@ -8,10 +8,12 @@
 package landlock
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path"
+	"strings"
 )
 
 // Paths inside the container.
@@ -35,8 +37,8 @@ type Policy struct {
 	ABI int `json:"abi"`
 	// BestEffort enforces what the kernel supports when it is older than ABI.
 	BestEffort bool `json:"bestEffort,omitempty"`
-	// Container confines the entrypoint and exec sessions, when set.
-	Container *Ruleset `json:"container,omitempty"`
+	// Container confines the entrypoint and exec sessions, when not empty.
+	Container Rulesets `json:"container,omitempty"`
 	// Binaries maps the canonical path of each covered binary, as
 	// /proc/self/exe shows it, to what the helper does when it is run.
 	Binaries map[string]Binary `json:"binaries,omitempty"`
@@ -55,19 +57,72 @@ type Owner struct {
 	PodUID    string `json:"podUID,omitempty"`
 	Container string `json:"container"`
 	Profile   string `json:"profile,omitempty"`
-	// Seccomp is the SeccompProfile that the LandlockProfile binds to the
-	// container, NamespaceSeccomp the one that the namespace binds to
-	// every pod; the container runs under both.
+	// NamespaceProfile is the LandlockProfile that the namespace binds to
+	// every pod, which stacks with Profile.
+	NamespaceProfile string `json:"namespaceProfile,omitempty"`
+	// Seccomp is the SeccompProfile that a LandlockProfile binds to the
+	// container (the pod's, else the namespace's), NamespaceSeccomp the
+	// one that the namespace binds to every pod; the container runs under
+	// all the filters they and NamespaceProfile bind.
 	Seccomp          string `json:"seccomp,omitempty"`
 	NamespaceSeccomp string `json:"namespaceSeccomp,omitempty"`
+}
+
+// Profiles names the profiles that confine the container, for a report
+// of its denials: its LandlockProfiles, or the SeccompProfile of its
+// namespace when no LandlockProfile binds it.
+func (o Owner) Profiles() string {
+	var names []string
+	if o.NamespaceProfile != "" {
+		names = append(names, "namespace profile "+o.NamespaceProfile)
+	}
+	if o.Profile != "" {
+		names = append(names, "profile "+o.Profile)
+	}
+	if len(names) == 0 {
+		return "SeccompProfile " + o.NamespaceSeccomp
+	}
+	return strings.Join(names, ", ")
 }
 
 // Binary is a listed binary covered by the helper.
 type Binary struct {
 	// Exec is the file the helper executes once restricted, with argv
 	// unchanged: the symlink target or the original's copy in OriginalsDir.
-	Exec  string  `json:"exec"`
-	Rules Ruleset `json:"rules"`
+	Exec  string   `json:"exec"`
+	Rules Rulesets `json:"rules"`
+}
+
+// MaxRulesets bounds the rulesets of a binary or of the container: one
+// of the LandlockProfile that the namespace binds to every pod, one of
+// the pod's own. Each is a Landlock layer of its own (a process holds at
+// most 16), and a policy with more is refused.
+const MaxRulesets = 2
+
+// Rulesets are Landlock rulesets that all hold: the helper restricts the
+// process with each in turn, in its own landlock_restrict_self(2) layer,
+// so that a later one can only narrow what an earlier one allows.
+type Rulesets []Ruleset
+
+// UnmarshalJSON reads a list, or the single ruleset that podlock wrote
+// before rulesets were stacked: podlock-runtime reads the policy of a
+// container created by the release before it when it confines an exec
+// session (and a policy read as no ruleset would not confine it).
+func (rs *Rulesets) UnmarshalJSON(data []byte) error {
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		var one Ruleset
+		if err := json.Unmarshal(trimmed, &one); err != nil {
+			return err
+		}
+		*rs = Rulesets{one}
+		return nil
+	}
+	var list []Ruleset
+	if err := json.Unmarshal(data, &list); err != nil {
+		return err
+	}
+	*rs = list
+	return nil
 }
 
 // Ruleset lists what a confined process may access: every filesystem
@@ -115,7 +170,7 @@ type Rule struct {
 // Wraps reports whether the container's entrypoint and exec sessions must
 // start through the helper.
 func (p *Policy) Wraps() bool {
-	return p.Container != nil || len(p.Seccomp) > 0
+	return len(p.Container) > 0 || len(p.Seccomp) > 0
 }
 
 // ReadPolicy reads a policy file on the host, where podlock-runtime wrote
@@ -135,6 +190,15 @@ func parsePolicy(data []byte, file string) (*Policy, error) {
 	}
 	if p.ABI < 1 {
 		return nil, fmt.Errorf("policy %s: no Landlock ABI", file)
+	}
+	if len(p.Container) > MaxRulesets {
+		return nil, fmt.Errorf("policy %s: %d container rulesets, at most %d", file, len(p.Container), MaxRulesets)
+	}
+	for name, b := range p.Binaries {
+		// A binary without a ruleset would run unconfined.
+		if len(b.Rules) == 0 || len(b.Rules) > MaxRulesets {
+			return nil, fmt.Errorf("policy %s: binary %s has %d rulesets, want 1 to %d", file, name, len(b.Rules), MaxRulesets)
+		}
 	}
 	return &p, nil
 }

@@ -135,9 +135,10 @@ func TestWraps(t *testing.T) {
 	}{
 		{name: "nothing", p: Policy{ABI: 3}, want: false},
 		{name: "binaries only", p: Policy{ABI: 3, Binaries: map[string]Binary{"/bin/sh": {Exec: "/bin/busybox"}}}, want: false},
-		{name: "container-wide", p: Policy{ABI: 3, Container: &Ruleset{}}, want: true},
+		{name: "container-wide", p: Policy{ABI: 3, Container: Rulesets{{}}}, want: true},
+		{name: "no container rulesets", p: Policy{ABI: 3, Container: Rulesets{}}, want: false},
 		{name: "seccomp", p: Policy{ABI: 3, Seccomp: []string{"seccomp0.bpf"}}, want: true},
-		{name: "both", p: Policy{ABI: 3, Container: &Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}, Seccomp: []string{"s"}}, want: true},
+		{name: "both", p: Policy{ABI: 3, Container: Rulesets{{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}}, Seccomp: []string{"s"}}, want: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,10 +153,13 @@ func TestReadPolicy(t *testing.T) {
 	full := &Policy{
 		ABI:        3,
 		BestEffort: true,
-		Container:  &Ruleset{Rules: []Rule{{Access: ReadExec, Paths: []string{Dir, HelperPath, "/bin/sh"}}, {Access: ReadWrite, Paths: []string{"/tmp"}}}},
+		Container: Rulesets{
+			{Rules: []Rule{{Access: ReadExec, Paths: []string{HelperPath, "/bin/sh"}}, {Access: ReadWrite, Paths: []string{"/tmp"}}}},
+			{Rules: []Rule{{Access: ReadExec, Paths: []string{"/bin"}}}, Network: &Network{BindTCP: []uint16{80}}},
+		},
 		Binaries: map[string]Binary{
-			"/bin/sh":  {Exec: "/bin/busybox", Rules: Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/etc"}}}}},
-			"/bin/cat": {Exec: Original(0)},
+			"/bin/sh":  {Exec: "/bin/busybox", Rules: Rulesets{{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/etc"}}}}}},
+			"/bin/cat": {Exec: Original(0), Rules: Rulesets{{}, {Scoped: []Scope{ScopeSignal}}}},
 		},
 		Seccomp: []string{"seccomp0.bpf", "seccomp1.bpf"},
 	}
@@ -173,12 +177,27 @@ func TestReadPolicy(t *testing.T) {
 		{name: "round trip", content: string(fullJSON), want: full},
 		{
 			name:    "written by hand",
-			content: `{"abi": 4, "container": {"rules": [{"access": "readOnly", "paths": ["/"]}, {"access": "0x1", "paths": ["/bin"]}]}}`,
-			want: &Policy{ABI: 4, Container: &Ruleset{Rules: []Rule{
+			content: `{"abi": 4, "container": [{"rules": [{"access": "readOnly", "paths": ["/"]}, {"access": "0x1", "paths": ["/bin"]}]}]}`,
+			want: &Policy{ABI: 4, Container: Rulesets{{Rules: []Rule{
 				{Access: ReadOnly, Paths: []string{"/"}},
 				{Access: Access(ll.AccessFSExecute), Paths: []string{"/bin"}},
-			}}},
+			}}}},
 		},
+		{
+			// The policy of a container created by the release before
+			// rulesets were stacked, which podlock-runtime reads to
+			// confine an exec session: one ruleset, not none.
+			name:    "single rulesets of an earlier release",
+			content: `{"abi": 3, "container": {"rules": [{"access": "readOnly", "paths": ["/"]}]}, "binaries": {"/bin/sh": {"exec": "/bin/busybox", "rules": {}}}}`,
+			want: &Policy{ABI: 3, Container: Rulesets{{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}},
+				Binaries: map[string]Binary{"/bin/sh": {Exec: "/bin/busybox", Rules: Rulesets{{}}}}},
+		},
+		// A listed binary without a ruleset would run unconfined.
+		{name: "binary without rules", content: `{"abi": 3, "binaries": {"/bin/sh": {"exec": "/bin/busybox"}}}`, wantErr: "binary /bin/sh has 0 rulesets, want 1 to 2"},
+		{name: "binary with empty rules", content: `{"abi": 3, "binaries": {"/bin/sh": {"exec": "/bin/busybox", "rules": []}}}`, wantErr: "binary /bin/sh has 0 rulesets"},
+		{name: "binary with too many rulesets", content: `{"abi": 3, "binaries": {"/bin/sh": {"exec": "/bin/busybox", "rules": [{}, {}, {}]}}}`, wantErr: "binary /bin/sh has 3 rulesets"},
+		{name: "too many container rulesets", content: `{"abi": 3, "container": [{}, {}, {}]}`, wantErr: "3 container rulesets, at most 2"},
+		{name: "container rulesets of the wrong type", content: `{"abi": 3, "container": "all"}`, wantErr: "parsing policy"},
 		{name: "missing file", content: "-", wantErr: "reading policy", notExist: true},
 		{name: "empty file", content: "", wantErr: "parsing policy"},
 		{name: "malformed", content: `{"abi": 3,`, wantErr: "parsing policy"},
@@ -188,8 +207,9 @@ func TestReadPolicy(t *testing.T) {
 		// none, which would run the program unfiltered.
 		{name: "seccomp as a single file", content: `{"abi": 3, "seccomp": "seccomp.bpf"}`, wantErr: "parsing policy"},
 		{name: "negative ABI", content: `{"abi": -1}`, wantErr: "no Landlock ABI"},
-		{name: "unknown access", content: `{"abi": 3, "container": {"rules": [{"access": "writeAll", "paths": ["/"]}]}}`, wantErr: `unknown access "writeAll"`},
-		{name: "access of the wrong type", content: `{"abi": 3, "container": {"rules": [{"access": 3, "paths": ["/"]}]}}`, wantErr: "parsing policy"},
+		{name: "unknown access", content: `{"abi": 3, "container": [{"rules": [{"access": "writeAll", "paths": ["/"]}]}]}`, wantErr: `unknown access "writeAll"`},
+		{name: "unknown access in a single ruleset", content: `{"abi": 3, "container": {"rules": [{"access": "writeAll", "paths": ["/"]}]}}`, wantErr: `unknown access "writeAll"`},
+		{name: "access of the wrong type", content: `{"abi": 3, "container": [{"rules": [{"access": 3, "paths": ["/"]}]}]}`, wantErr: "parsing policy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,5 +250,22 @@ func TestOriginal(t *testing.T) {
 	}
 	if !strings.HasPrefix(HelperPath, Dir+"/") || !strings.HasPrefix(PolicyPath, Dir+"/") || !strings.HasPrefix(OriginalsDir, Dir+"/") {
 		t.Errorf("paths outside %s: %s %s %s", Dir, HelperPath, PolicyPath, OriginalsDir)
+	}
+}
+
+func TestOwnerProfiles(t *testing.T) {
+	for _, tc := range []struct {
+		o    Owner
+		want string
+	}{
+		{Owner{Profile: "demo"}, "profile demo"},
+		{Owner{Profile: "demo", NamespaceSeccomp: "strict"}, "profile demo"},
+		{Owner{NamespaceProfile: "base"}, "namespace profile base"},
+		{Owner{NamespaceProfile: "base", Profile: "demo"}, "namespace profile base, profile demo"},
+		{Owner{NamespaceSeccomp: "strict"}, "SeccompProfile strict"},
+	} {
+		if got := tc.o.Profiles(); got != tc.want {
+			t.Errorf("%+v.Profiles() = %q, want %q", tc.o, got, tc.want)
+		}
 	}
 }

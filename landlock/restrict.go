@@ -77,6 +77,24 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) (leftOut []error, err error
 	return leftOut, nil
 }
 
+// Restrict confines the calling process with each ruleset in turn, each
+// in a Landlock layer of its own, as Ruleset.Restrict does; every layer
+// holds, so none can lift what another denies. It stops at the first
+// failure: the caller must then not run the program.
+func (rs Rulesets) Restrict(abi int, bestEffort bool) (leftOut []error, err error) {
+	for i := range rs {
+		more, err := rs[i].Restrict(abi, bestEffort)
+		if err != nil && len(rs) > 1 {
+			return nil, fmt.Errorf("ruleset %d of %d: %w", i+1, len(rs), err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		leftOut = append(leftOut, more...)
+	}
+	return leftOut, nil
+}
+
 // pathRules opens every rule path and grants its access on exactly the
 // file opened. go-landlock takes paths, not file descriptors: each rule
 // names /proc/self/fd/N, a magic link to the open file, which go-landlock

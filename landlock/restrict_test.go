@@ -316,6 +316,63 @@ func TestRestrictSymlinks(t *testing.T) {
 	})
 }
 
+// TestRestrictStacked: rulesets stack, each in its own layer, so that a
+// later one that allows more than an earlier one lifts nothing: what the
+// first (the namespace's) denies stays denied, and only what both allow
+// is allowed.
+func TestRestrictStacked(t *testing.T) {
+	prepare := func(dir string) {
+		for _, f := range []string{"both/f", "first/f", "second/f"} {
+			mustWrite(t, filepath.Join(dir, f), f, 0o644)
+		}
+	}
+	inSubprocess(t, prepare, func(t *testing.T, dir string) {
+		p := func(rel string) string { return filepath.Join(dir, rel) }
+		rs := Rulesets{
+			{Rules: []Rule{{Access: ReadOnly, Paths: []string{p("both"), p("first")}}}},
+			{Rules: []Rule{{Access: ReadWrite, Paths: []string{p("both"), p("second")}}}},
+		}
+		if d := coverDir(); d != "" {
+			for i := range rs {
+				rs[i].Rules = append(rs[i].Rules, Rule{Access: ReadWrite, Paths: []string{d}})
+			}
+		}
+		if _, err := rs.Restrict(MinABI, false); err != nil {
+			t.Fatal(err)
+		}
+		if data, err := os.ReadFile(p("both/f")); err != nil || string(data) != "both/f" {
+			t.Errorf("reading what both allow: %q, %v", data, err)
+		}
+		for what, err := range map[string]error{
+			"reading what only the first allows":       readErr(p("first/f")),
+			"reading what only the second allows":      readErr(p("second/f")),
+			"writing what only the second allows":      os.WriteFile(p("both/f"), []byte("x"), 0o644),
+			"creating where only the second allows it": os.WriteFile(p("second/new"), nil, 0o644),
+		} {
+			if !isEACCES(err) {
+				t.Errorf("%s: %v, want EACCES", what, err)
+			}
+		}
+	})
+}
+
+func readErr(file string) error {
+	_, err := os.ReadFile(file)
+	return err
+}
+
+// TestRestrictStackedStops: a ruleset that cannot be applied stops the
+// stack with an error, which the helper turns into not running the
+// program rather than running it under fewer layers than its policy.
+func TestRestrictStackedStops(t *testing.T) {
+	inSubprocess(t, func(string) {}, func(t *testing.T, dir string) {
+		rs := Rulesets{{Rules: []Rule{{Access: ReadWrite, Paths: []string{"/"}}}}, {Scoped: []Scope{"pipes"}}}
+		if _, err := rs.Restrict(6, true); err == nil || !strings.Contains(err.Error(), `ruleset 2 of 2: unknown Landlock scope "pipes"`) {
+			t.Fatalf("Restrict() = %v, want an error about the second ruleset", err)
+		}
+	})
+}
+
 // TestRestrictErrors covers the failures that happen before anything is
 // restricted, so they can run in the test process itself.
 func TestRestrictErrors(t *testing.T) {

@@ -65,27 +65,29 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if r.source, err = r.config.ProfileSource(r.log); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
-	spec := &v1alpha1.LandlockProfileSpec{}
-	if id.Profile != "" {
-		profile, err := r.source.LandlockProfile(ctx, profiles.Ref{Namespace: id.Namespace, Name: id.Profile})
-		if err != nil {
-			return explainLookup(id, err)
+	nsSpec, err := r.loadLandlock(ctx, id, id.NamespaceProfile, true)
+	if err != nil {
+		return err
+	}
+	spec := nsSpec
+	if id.Profile != id.NamespaceProfile {
+		// The same profile bound twice confines once.
+		if spec, err = r.loadLandlock(ctx, id, id.Profile, false); err != nil {
+			return err
 		}
-		spec = &profile.Spec
+	}
+	if err := refuseRecordUnderNamespace(id, spec, nsSpec); err != nil {
+		return err
 	}
 	if spec.Records() {
-		if id.Seccomp != "" {
-			return fmt.Errorf("%s: LandlockProfile %s is in mode Record, which would run the container without SeccompProfile %s that its namespace binds to every pod (annotation %s); the container is not started: record in a namespace without the label %s",
-				id, id.Profile, id.Seccomp, v1alpha1.SeccompKey, v1alpha1.Group+"/seccomp-profile")
-		}
 		if err := r.prepareRecord(b, id); err != nil {
 			return fmt.Errorf("%s: %w", id, err)
 		}
 		return nil
 	}
-	seccomps := seccompBindings(id, spec)
-	if !spec.Confines(id.Container) && len(seccomps) == 0 {
-		r.log.Debug("profile does not name the container; not confining it", "profile", id.Profile, "container", id.Container)
+	seccomps := seccompBindings(id, spec, nsSpec)
+	if !spec.Confines(id.Container) && !nsSpec.Confines(id.Container) && len(seccomps) == 0 {
+		r.log.Debug("no profile names the container; not confining it", "profile", id.Profile, "namespaceProfile", id.NamespaceProfile, "container", id.Container)
 		return nil
 	}
 	mounts, err := b.MountDestinations()
@@ -95,16 +97,17 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err := checkPodlockDir(b.Rootfs(), mounts); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
-	c, err := r.compile(b, id, spec)
+	c, err := r.compile(b, id, nsSpec, spec)
 	if err != nil {
 		return fmt.Errorf("%s, %w", id, err)
 	}
 	c.owner = landlock.Owner{
-		Namespace: id.Namespace,
-		Pod:       id.Pod,
-		PodUID:    id.PodUID,
-		Container: id.Container,
-		Profile:   id.Profile,
+		Namespace:        id.Namespace,
+		Pod:              id.Pod,
+		PodUID:           id.PodUID,
+		Container:        id.Container,
+		Profile:          id.Profile,
+		NamespaceProfile: id.NamespaceProfile,
 	}
 	if err := r.addSeccomp(ctx, id, c, seccomps); err != nil {
 		return err
@@ -112,8 +115,27 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err := r.install(b, c); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
-	r.log.Debug("container confined", "profile", id.Profile, "container", id.Container,
-		"binaries", len(c.Policy.Binaries), "containerWide", c.Policy.Container != nil, "seccomp", c.owner.Seccomp, "namespaceSeccomp", c.owner.NamespaceSeccomp)
+	r.log.Debug("container confined", "profile", id.Profile, "namespaceProfile", id.NamespaceProfile, "container", id.Container,
+		"binaries", len(c.Policy.Binaries), "containerWide", len(c.Policy.Container), "seccomp", c.owner.Seccomp, "namespaceSeccomp", c.owner.NamespaceSeccomp)
+	return nil
+}
+
+// refuseRecordUnderNamespace refuses learning mode where the namespace
+// binds a profile: a container in mode Record runs without podlock's
+// rules and filters, which would lift what the namespace imposes, and a
+// namespace's own profile in mode Record would run every pod unconfined.
+func refuseRecordUnderNamespace(id identity, spec, nsSpec *v1alpha1.LandlockProfileSpec) error {
+	switch {
+	case nsSpec.Records():
+		return fmt.Errorf("%s: LandlockProfile %s, which its namespace binds to every pod (annotation %s), is in mode Record, which would run every container of the namespace unconfined; the container is not started: set the profile's mode to Enforce, or record with a pod label %s in a namespace without the label %s",
+			id, id.NamespaceProfile, v1alpha1.NamespaceProfileKey, v1alpha1.ProfileKey, namespaceLandlockLabel)
+	case spec.Records() && id.NamespaceProfile != "":
+		return fmt.Errorf("%s: LandlockProfile %s is in mode Record, which would run the container without LandlockProfile %s that its namespace binds to every pod (annotation %s); the container is not started: record in a namespace without the label %s",
+			id, id.Profile, id.NamespaceProfile, v1alpha1.NamespaceProfileKey, namespaceLandlockLabel)
+	case spec.Records() && id.Seccomp != "":
+		return fmt.Errorf("%s: LandlockProfile %s is in mode Record, which would run the container without SeccompProfile %s that its namespace binds to every pod (annotation %s); the container is not started: record in a namespace without the label %s",
+			id, id.Profile, id.Seccomp, v1alpha1.SeccompKey, v1alpha1.Group+"/seccomp-profile")
+	}
 	return nil
 }
 
@@ -138,9 +160,19 @@ type confinement struct {
 	owner landlock.Owner
 }
 
-func (r *Runtime) compile(b *bundle.Bundle, id identity, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
+// compile computes the container's policy under the namespace's
+// LandlockProfile and the pod's, in that order: the helper applies the
+// namespace's rules first, and the pod's can only narrow them.
+func (r *Runtime) compile(b *bundle.Bundle, id identity, nsSpec, spec *v1alpha1.LandlockProfileSpec) (*confinement, error) {
+	var stack []compile.Profile
+	if id.NamespaceProfile != "" {
+		stack = append(stack, compile.Profile{Name: fmt.Sprintf("LandlockProfile %s/%s (the namespace's)", id.Namespace, id.NamespaceProfile), Spec: nsSpec})
+	}
+	if id.Profile != "" && id.Profile != id.NamespaceProfile {
+		stack = append(stack, compile.Profile{Name: fmt.Sprintf("LandlockProfile %s/%s", id.Namespace, id.Profile), Spec: spec})
+	}
 	p := b.Process()
-	res, err := compile.Compile(spec, compile.Container{
+	res, err := compile.Compile(stack, compile.Container{
 		Name:   id.Container,
 		Rootfs: b.Rootfs(),
 		Args:   p.Args,
@@ -148,9 +180,27 @@ func (r *Runtime) compile(b *bundle.Bundle, id identity, spec *v1alpha1.Landlock
 		Cwd:    p.Cwd,
 	}, landlock.KernelABI())
 	if err != nil {
-		return nil, fmt.Errorf("LandlockProfile %s/%s: %w", id.Namespace, id.Profile, err)
+		return nil, err
 	}
 	return &confinement{Result: *res}, nil
+}
+
+// namespaceLandlockLabel is the namespace label from which
+// podlock-controller sets v1alpha1.NamespaceProfileKey.
+const namespaceLandlockLabel = v1alpha1.Group + "/landlock-profile"
+
+// loadLandlock returns the spec of the LandlockProfile name, the pod's or
+// (namespace) the one its namespace binds, or an empty spec when name is
+// empty.
+func (r *Runtime) loadLandlock(ctx context.Context, id identity, name string, namespace bool) (*v1alpha1.LandlockProfileSpec, error) {
+	if name == "" {
+		return &v1alpha1.LandlockProfileSpec{}, nil
+	}
+	profile, err := r.source.LandlockProfile(ctx, profiles.Ref{Namespace: id.Namespace, Name: name})
+	if err != nil {
+		return nil, explainLookup(id, name, namespace, err)
+	}
+	return &profile.Spec, nil
 }
 
 // install writes the policy into the bundle and rewrites config.json so
@@ -312,16 +362,21 @@ func restoreOriginal(b *bundle.Bundle) error {
 	return b.Reset(original)
 }
 
-// explainLookup turns a profile lookup failure into an error that says
-// what to do about it.
-func explainLookup(id identity, err error) error {
+// explainLookup turns a failure to load LandlockProfile name, the pod's
+// or (namespace) its namespace's, into an error that says what to do
+// about it.
+func explainLookup(id identity, name string, namespace bool, err error) error {
+	asks, label, of := "asks for", "the "+v1alpha1.ProfileKey+" label", "pod"
+	if namespace {
+		asks, label, of = "is bound by its namespace (annotation "+v1alpha1.NamespaceProfileKey+") to", "the namespace's "+namespaceLandlockLabel+" label", "namespace"
+	}
 	switch {
 	case errors.Is(err, profiles.ErrNotFound):
-		return fmt.Errorf("%s asks for LandlockProfile %q, which does not exist in namespace %s; create the profile or remove the %s label, then recreate the pod: %w",
-			id, id.Profile, id.Namespace, v1alpha1.ProfileKey, err)
+		return fmt.Errorf("%s %s LandlockProfile %q, which does not exist in namespace %s; create the profile or remove %s, then recreate the pod: %w",
+			id, asks, name, id.Namespace, label, err)
 	case errors.Is(err, profiles.ErrUnavailable):
-		return fmt.Errorf("%s asks for LandlockProfile %s/%s, which cannot be loaded now; the container is not started unconfined: %w",
-			id, id.Namespace, id.Profile, err)
+		return fmt.Errorf("%s %s LandlockProfile %s/%s, which cannot be loaded now; the container is not started unconfined: %w",
+			id, asks, id.Namespace, name, err)
 	}
-	return fmt.Errorf("%s: %w", id, err)
+	return fmt.Errorf("%s, the %s's LandlockProfile %s: %w", id, of, name, err)
 }

@@ -38,10 +38,12 @@ type identity struct {
 	Container string
 	// Profile is the LandlockProfile asked for, Seccomp the SeccompProfile
 	// of every container of the pod, on top of any its LandlockProfile
-	// binds (set by the controller from a namespace's policy). Either may
-	// be empty.
-	Profile string
-	Seccomp string
+	// binds, and NamespaceProfile the LandlockProfile of every container
+	// of the pod, stacked with Profile (both set by the controller from a
+	// namespace's policy). Any may be empty.
+	Profile          string
+	Seccomp          string
+	NamespaceProfile string
 }
 
 var errNotConfined = errors.New("container asks for no profile")
@@ -63,16 +65,18 @@ func identify(annotations map[string]string) (identity, error) {
 	}
 	profile, hasProfile := annotations[v1alpha1.ProfileKey]
 	seccomp, hasSeccomp := annotations[v1alpha1.SeccompKey]
-	if !hasProfile && !hasSeccomp {
+	nsProfile, hasNSProfile := annotations[v1alpha1.NamespaceProfileKey]
+	if !hasProfile && !hasSeccomp && !hasNSProfile {
 		return identity{}, errNotConfined
 	}
 	id := identity{
-		Namespace: annotations[keys.namespace],
-		Pod:       annotations[keys.pod],
-		PodUID:    annotations[keys.podUID],
-		Container: annotations[keys.container],
-		Profile:   profile,
-		Seccomp:   seccomp,
+		Namespace:        annotations[keys.namespace],
+		Pod:              annotations[keys.pod],
+		PodUID:           annotations[keys.podUID],
+		Container:        annotations[keys.container],
+		Profile:          profile,
+		Seccomp:          seccomp,
+		NamespaceProfile: nsProfile,
 	}
 	if id.Namespace == "" {
 		id.Namespace = dir.DefaultNamespace // not started by Kubernetes
@@ -83,7 +87,7 @@ func identify(annotations map[string]string) (identity, error) {
 			return identity{}, err
 		}
 	}
-	for key, name := range map[string]string{v1alpha1.ProfileKey: profile, v1alpha1.SeccompKey: seccomp} {
+	for key, name := range map[string]string{v1alpha1.ProfileKey: profile, v1alpha1.SeccompKey: seccomp, v1alpha1.NamespaceProfileKey: nsProfile} {
 		if _, ok := annotations[key]; ok {
 			if err := v1alpha1.ValidateName(name); err != nil {
 				return identity{}, fmt.Errorf("annotation %s: %w", key, err)

@@ -79,6 +79,26 @@ func TestIdentify(t *testing.T) {
 			wantErr:     errNotConfined,
 		},
 		{
+			name:        "the namespace's profile alone",
+			annotations: with(containerd, v1alpha1.ProfileKey, "", v1alpha1.NamespaceProfileKey, "base"),
+			want:        identity{Namespace: "team-a", Pod: "web-0", Container: "app", NamespaceProfile: "base"},
+		},
+		{
+			name:        "the namespace's profile and the pod's",
+			annotations: with(containerd, v1alpha1.NamespaceProfileKey, "base"),
+			want:        identity{Namespace: "team-a", Pod: "web-0", Container: "app", Profile: "strict", NamespaceProfile: "base"},
+		},
+		{
+			name:        "invalid namespace profile name",
+			annotations: with(containerd, v1alpha1.NamespaceProfileKey, "../base"),
+			errContains: `annotation podlock.kubewarden.io/namespace-profile: name "../base" is not a DNS-1123 subdomain`,
+		},
+		{
+			name:        "namespace profile annotation that is no name",
+			annotations: with(containerd, v1alpha1.ProfileKey, "", v1alpha1.NamespaceProfileKey, "-"),
+			wantErr:     v1alpha1.ErrInvalid,
+		},
+		{
 			name:        "no annotations at all",
 			annotations: nil,
 			wantErr:     errNotConfined,

@@ -31,8 +31,13 @@ func (r *Runtime) checkRestore() error {
 	if err != nil {
 		return err
 	}
-	asks := fmt.Sprintf("LandlockProfile %q", id.Profile)
-	if id.Profile == "" {
+	var asks string
+	switch {
+	case id.Profile != "":
+		asks = fmt.Sprintf("LandlockProfile %q", id.Profile)
+	case id.NamespaceProfile != "":
+		asks = fmt.Sprintf("LandlockProfile %q (annotation %s)", id.NamespaceProfile, v1alpha1.NamespaceProfileKey)
+	default:
 		asks = fmt.Sprintf("SeccompProfile %q (annotation %s)", id.Seccomp, v1alpha1.SeccompKey)
 	}
 	return fmt.Errorf("%s asks for %s, and podlock-runtime does not restore confined containers from a checkpoint: "+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kubewarden/podlock/profiles"
@@ -23,16 +24,21 @@ type seccompBinding struct {
 }
 
 // seccompBindings returns the SeccompProfiles that filter the container:
-// the one its LandlockProfile binds and the one its namespace binds to
-// every pod (the annotation that podlock-controller sets), both, stacked.
-// The namespace's is the administrator's, which a pod's LandlockProfile
-// cannot lift. It comes last: the helper loads the filters in this order,
+// the one its LandlockProfile binds, the one the LandlockProfile of its
+// namespace binds (annotation NamespaceProfileKey), and the one its
+// namespace binds to every pod (annotation SeccompKey), all stacked. The
+// namespace's are the administrator's, which a pod's LandlockProfile
+// cannot lift. They come last: the helper loads the filters in this order,
 // and of two equally strict results (two errnos) the kernel keeps that of
 // the filter loaded last.
-func seccompBindings(id identity, spec *v1alpha1.LandlockProfileSpec) []seccompBinding {
+func seccompBindings(id identity, spec, nsSpec *v1alpha1.LandlockProfileSpec) []seccompBinding {
 	var bindings []seccompBinding
 	if name, ok := spec.SeccompByContainer[id.Container]; ok {
 		bindings = append(bindings, seccompBinding{name: string(name), field: "spec.seccompByContainer[" + id.Container + "]"})
+	}
+	if name, ok := nsSpec.SeccompByContainer[id.Container]; ok {
+		bindings = append(bindings, seccompBinding{name: string(name),
+			field: "spec.seccompByContainer[" + id.Container + "] of LandlockProfile " + id.NamespaceProfile + " (annotation " + v1alpha1.NamespaceProfileKey + ")"})
 	}
 	if id.Seccomp != "" {
 		bindings = append(bindings, seccompBinding{name: id.Seccomp, field: "annotation " + v1alpha1.SeccompKey, namespace: true})
@@ -45,15 +51,18 @@ func seccompBindings(id identity, spec *v1alpha1.LandlockProfileSpec) []seccompB
 // in the policy's owner for the reports of denials.
 func (r *Runtime) addSeccomp(ctx context.Context, id identity, c *confinement, bindings []seccompBinding) error {
 	c.seccomp = map[string][]byte{}
+	var loaded []string
 	for _, sb := range bindings {
-		if sb.namespace {
+		switch {
+		case sb.namespace:
 			c.owner.NamespaceSeccomp = sb.name
-		} else {
+		case c.owner.Seccomp == "":
 			c.owner.Seccomp = sb.name
 		}
-		if sb.namespace && sb.name == c.owner.Seccomp {
+		if slices.Contains(loaded, sb.name) {
 			continue // the same filter twice would only cost time
 		}
+		loaded = append(loaded, sb.name)
 		data, err := r.compileSeccomp(ctx, id.Namespace, sb.name, len(c.Policy.Binaries) > 0)
 		if err != nil {
 			return fmt.Errorf("%s, %s: %w", id, sb.field, err)

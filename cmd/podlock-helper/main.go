@@ -49,7 +49,7 @@ func run() error {
 	}
 	argv := os.Args
 	var target string
-	var rules *landlock.Ruleset
+	var rules landlock.Rulesets
 	if self == landlock.HelperPath {
 		if len(argv) < 2 {
 			return errors.New("no command to run")
@@ -64,7 +64,7 @@ func run() error {
 		if !ok {
 			return fmt.Errorf("%s is not in the policy", self)
 		}
-		target, rules = binary.Exec, &binary.Rules
+		target, rules = binary.Exec, binary.Rules
 	}
 	var filters []seccomp.Program
 	if self == landlock.HelperPath {
@@ -72,7 +72,7 @@ func run() error {
 			return err
 		}
 	}
-	if rules != nil {
+	if len(rules) > 0 {
 		leftOut, err := rules.Restrict(policy.ABI, policy.BestEffort)
 		if err != nil {
 			return fmt.Errorf("confining %s: %w", self, err)

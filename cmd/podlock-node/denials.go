@@ -161,12 +161,7 @@ func (r *reporter) report(ctx context.Context, d audit.Denial) {
 	if !r.events.admit(d) {
 		return
 	}
-	profile := "profile " + o.Profile
-	if o.Profile == "" {
-		// Without a LandlockProfile, only the namespace binds a
-		// SeccompProfile.
-		profile = "SeccompProfile " + o.NamespaceSeccomp
-	}
+	profile := o.Profiles()
 	now := metav1.NewTime(d.Time)
 	event := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: o.Pod + ".podlock-", Namespace: o.Namespace},

@@ -33,6 +33,14 @@ type Container struct {
 	Cwd    string
 }
 
+// Profile is one LandlockProfile that confines the container.
+type Profile struct {
+	// Name says which profile it is in errors, such as "LandlockProfile
+	// default/demo".
+	Name string
+	Spec *v1alpha1.LandlockProfileSpec
+}
+
 // Result is the compiled policy and the mounts that put the helper in front
 // of the listed binaries.
 type Result struct {
@@ -44,14 +52,23 @@ type Result struct {
 	Covers []string
 }
 
-// Compile computes the policy of one container. kernelABI is the node's
-// Landlock ABI: a profile that needs more fails here, before the container
-// exists, with an error that says so.
-func Compile(spec *v1alpha1.LandlockProfileSpec, c Container, kernelABI int) (*Result, error) {
-	binaries := spec.ProfilesByContainer[c.Name]
-	wide, hasWide := spec.ContainerWide[c.Name]
-	res := &Result{Policy: landlock.Policy{ABI: landlock.MinABI, BestEffort: spec.BestEffort}}
-	if len(binaries) == 0 && !hasWide {
+// Compile computes the policy of one container under profiles, which all
+// hold: each gives its own ruleset to the container as a whole and to each
+// binary it lists, and the helper stacks them in this order (the
+// namespace's profile first, then the pod's), each in a Landlock layer of
+// its own. kernelABI is the node's Landlock ABI: a profile that needs more
+// fails here, before the container exists, with an error that says so.
+func Compile(profiles []Profile, c Container, kernelABI int) (*Result, error) {
+	if len(profiles) > landlock.MaxRulesets {
+		return nil, fmt.Errorf("%d LandlockProfiles for container %q, at most %d stack", len(profiles), c.Name, landlock.MaxRulesets)
+	}
+	res := &Result{Policy: landlock.Policy{ABI: landlock.MinABI}}
+	confines := false
+	for _, p := range profiles {
+		_, wide := p.Spec.ContainerWideRules(c.Name)
+		confines = confines || wide || len(p.Spec.ProfilesByContainer[c.Name]) > 0
+	}
+	if !confines {
 		return res, nil
 	}
 	r, err := openRoot(c.Rootfs)
@@ -60,71 +77,104 @@ func Compile(spec *v1alpha1.LandlockProfileSpec, c Container, kernelABI int) (*R
 	}
 	defer r.Close()
 
-	// Resolve every listed binary before building rules: which of them
-	// need their original kept depends on all the others.
+	// Resolve every listed binary of every profile before building rules:
+	// which of them need their original kept depends on all the others,
+	// and which originals a ruleset may execute on what it grants.
 	type listed struct {
 		entry entry
-		rules v1alpha1.AccessRules
+		// rules has one entry per profile that lists the binary, in the
+		// order of profiles.
+		rules []v1alpha1.AccessRules
+		from  []int
 	}
-	byKey := map[string]listed{}
-	for _, name := range slices.Sorted(maps.Keys(binaries)) {
-		e, err := r.lookup(name)
-		if err != nil {
-			return nil, fmt.Errorf("binary %s listed for container %q: %w", name, c.Name, notInImage(err))
+	byKey := map[string]*listed{}
+	for i, p := range profiles {
+		binaries := p.Spec.ProfilesByContainer[c.Name]
+		for _, name := range slices.Sorted(maps.Keys(binaries)) {
+			e, err := r.lookup(name)
+			if err != nil {
+				return nil, fmt.Errorf("%s: binary %s listed for container %q: %w", p.Name, name, c.Name, notInImage(err))
+			}
+			if e.TargetMode&unix.S_IFMT != unix.S_IFREG {
+				return nil, fmt.Errorf("%s: binary %s listed for container %q is not a regular file in the image", p.Name, name, c.Name)
+			}
+			l, seen := byKey[e.Path]
+			switch {
+			case !seen:
+				l = &listed{entry: e}
+				byKey[e.Path] = l
+			case l.from[len(l.from)-1] == i:
+				return nil, fmt.Errorf("%s: binaries listed for container %q name the same file %s twice (%v and %v rules)", p.Name, c.Name, e.Path, l.rules[len(l.rules)-1], binaries[name])
+			}
+			l.rules, l.from = append(l.rules, binaries[name]), append(l.from, i)
 		}
-		if e.TargetMode&unix.S_IFMT != unix.S_IFREG {
-			return nil, fmt.Errorf("binary %s listed for container %q is not a regular file in the image", name, c.Name)
-		}
-		if prev, dup := byKey[e.Path]; dup {
-			return nil, fmt.Errorf("binaries listed for container %q name the same file %s twice (%v and %v rules)", c.Name, e.Path, prev.rules, binaries[name])
-		}
-		byKey[e.Path] = listed{entry: e, rules: binaries[name]}
 	}
 	originals := map[string]string{} // canonical file -> its copy under landlock.OriginalsDir
-	keep := func(file string) string {
-		if o, ok := originals[file]; ok {
-			return o
+	execs := map[string]string{}     // listed binary -> what the helper executes
+	for _, key := range slices.Sorted(maps.Keys(byKey)) {
+		exec := byKey[key].entry.Target
+		if _, covered := byKey[exec]; covered {
+			if o, ok := originals[exec]; ok {
+				exec = o
+			} else {
+				o = landlock.Original(len(res.Originals))
+				originals[exec] = o
+				res.Originals = append(res.Originals, exec)
+				exec = o
+			}
 		}
-		o := landlock.Original(len(res.Originals))
-		originals[file] = o
-		res.Originals = append(res.Originals, file)
-		return o
+		execs[key] = exec
 	}
 	if len(byKey) > 0 {
 		res.Policy.Binaries = map[string]landlock.Binary{}
 	}
+	abis := make([]int, len(profiles))
 	for _, key := range slices.Sorted(maps.Keys(byKey)) {
 		l := byKey[key]
-		exec := l.entry.Target
-		if _, covered := byKey[exec]; covered {
-			exec = keep(exec)
+		b := landlock.Binary{Exec: execs[key]}
+		for j, rules := range l.rules {
+			p := profiles[l.from[j]]
+			rs, err := r.rules(rules, l.entry.Target, originals)
+			if err != nil {
+				return nil, fmt.Errorf("%s: binary %s of container %q: %w", p.Name, key, c.Name, err)
+			}
+			abis[l.from[j]] = max(abis[l.from[j]], rs.ABI())
+			b.Rules = append(b.Rules, rs)
 		}
-		rules, err := r.rules(l.rules, l.entry.Target)
-		if err != nil {
-			return nil, fmt.Errorf("binary %s of container %q: %w", key, c.Name, err)
-		}
-		res.Policy.Binaries[key] = landlock.Binary{Exec: exec, Rules: rules}
+		res.Policy.Binaries[key] = b
 		res.Covers = append(res.Covers, key)
 	}
 
-	if hasWide {
-		entry, err := r.lookPath(firstArg(c.Args), pathOf(c.Env), cwdOf(c.Cwd))
-		if err != nil {
-			return nil, fmt.Errorf("entrypoint of container %q: %w", c.Name, notInImage(err))
+	var entrypoint *entry
+	for i, p := range profiles {
+		wide, ok := p.Spec.ContainerWideRules(c.Name)
+		if !ok {
+			continue
 		}
-		rules, err := r.rules(wide, entry.Target)
-		if err != nil {
-			return nil, fmt.Errorf("container-wide rules of container %q: %w", c.Name, err)
+		if entrypoint == nil {
+			e, err := r.lookPath(firstArg(c.Args), pathOf(c.Env), cwdOf(c.Cwd))
+			if err != nil {
+				return nil, fmt.Errorf("%s: entrypoint of container %q: %w", p.Name, c.Name, notInImage(err))
+			}
+			entrypoint = &e
 		}
-		res.Policy.Container = &rules
+		rs, err := r.rules(wide, entrypoint.Target, originals)
+		if err != nil {
+			return nil, fmt.Errorf("%s: container-wide rules of container %q: %w", p.Name, c.Name, err)
+		}
+		abis[i] = max(abis[i], rs.ABI())
+		res.Policy.Container = append(res.Policy.Container, rs)
 	}
 
-	for _, rs := range res.rulesets() {
-		res.Policy.ABI = max(res.Policy.ABI, rs.ABI())
-	}
-	if kernelABI < res.Policy.ABI && !spec.BestEffort || kernelABI == 0 {
-		return nil, fmt.Errorf("the node's kernel supports Landlock ABI %d, the profile needs ABI %d (Linux %s or later with Landlock enabled in the lsm= boot parameter); run the pod on such a node or set spec.bestEffort: %w",
-			kernelABI, res.Policy.ABI, linuxWithABI[res.Policy.ABI], ErrKernel)
+	// Each profile's own bestEffort decides for its own rules: a pod's
+	// profile cannot make the namespace's run with less than it needs.
+	for i, p := range profiles {
+		res.Policy.ABI = max(res.Policy.ABI, abis[i])
+		if kernelABI < abis[i] && !p.Spec.BestEffort || kernelABI == 0 {
+			return nil, fmt.Errorf("%s: the node's kernel supports Landlock ABI %d, the profile needs ABI %d (Linux %s or later with Landlock enabled in the lsm= boot parameter); run the pod on such a node or set spec.bestEffort: %w",
+				p.Name, kernelABI, abis[i], linuxWithABI[abis[i]], ErrKernel)
+		}
+		res.Policy.BestEffort = res.Policy.BestEffort || p.Spec.BestEffort
 	}
 	return res, nil
 }
@@ -132,26 +182,19 @@ func Compile(spec *v1alpha1.LandlockProfileSpec, c Container, kernelABI int) (*R
 // linuxWithABI is the first Linux release of each Landlock ABI.
 var linuxWithABI = map[int]string{1: "5.13", 2: "5.19", 3: "6.2", 4: "6.7", 5: "6.10", 6: "6.12", 7: "6.15"}
 
-func (res *Result) rulesets() []*landlock.Ruleset {
-	var out []*landlock.Ruleset
-	if res.Policy.Container != nil {
-		out = append(out, res.Policy.Container)
-	}
-	for _, b := range res.Policy.Binaries {
-		out = append(out, &b.Rules)
-	}
-	return out
-}
-
 // rules turns profile rules into a ruleset for a process that runs binary,
-// adding what it cannot run without: the binary and what loads it, and the
-// helper with its policy, which it runs whenever it starts a listed binary.
-func (r *root) rules(profile v1alpha1.AccessRules, binary string) (landlock.Ruleset, error) {
+// adding what it cannot run without: the binary and what loads it, and
+// what the helper needs whenever it starts a listed binary: itself, its
+// policy, and the originals (kept copies) of the listed regular files
+// that the ruleset lets execute where they are. Nothing else of
+// landlock.Dir: an original the ruleset does not let execute must stay
+// out of reach, or a binary listed by another profile would lift the
+// ruleset's denial.
+func (r *root) rules(profile v1alpha1.AccessRules, binary string, originals map[string]string) (landlock.Ruleset, error) {
 	loadable, err := r.loadable(binary)
 	if err != nil {
 		return landlock.Ruleset{}, err
 	}
-	implicit := append([]string{landlock.Dir, landlock.HelperPath}, loadable...)
 	var rs landlock.Ruleset
 	if n := profile.Network; n != nil {
 		rs.Network = &landlock.Network{BindTCP: ports(n.BindTCP), ConnectTCP: ports(n.ConnectTCP)}
@@ -164,29 +207,41 @@ func (r *root) rules(profile v1alpha1.AccessRules, binary string) (landlock.Rule
 			rs.Scoped = append(rs.Scoped, landlock.ScopeSignal)
 		}
 	}
-	for _, rule := range []struct {
-		access   landlock.Access
-		implicit []string
-		paths    []string
-	}{
-		{landlock.ReadOnly, nil, profile.ReadOnly},
-		{landlock.ReadWrite, nil, profile.ReadWrite},
-		{landlock.ReadExec, implicit, profile.ReadExec},
-		{landlock.ReadWriteExec, nil, profile.ReadWriteExec},
-	} {
-		paths := rule.implicit
-		for _, p := range rule.paths {
-			canon, err := r.canonical(p)
+	var canon [4][]string // readOnly, readWrite, readExec, readWriteExec
+	for i, paths := range [][]string{profile.ReadOnly, profile.ReadWrite, profile.ReadExec, profile.ReadWriteExec} {
+		for _, p := range paths {
+			c, err := r.canonical(p)
 			if err != nil {
 				return landlock.Ruleset{}, fmt.Errorf("resolving %s in the image: %w", p, err)
 			}
-			paths = append(paths, canon)
+			canon[i] = append(canon[i], c)
 		}
-		if len(paths) > 0 {
-			rs.Rules = append(rs.Rules, landlock.Rule{Access: rule.access, Paths: paths})
+	}
+	executable := slices.Concat(loadable, canon[2], canon[3])
+	runnable := append([]string{landlock.HelperPath}, loadable...)
+	for _, file := range slices.Sorted(maps.Keys(originals)) {
+		if slices.ContainsFunc(executable, func(p string) bool { return beneath(file, p) }) {
+			runnable = append(runnable, originals[file])
+		}
+	}
+	for _, rule := range []landlock.Rule{
+		{Access: landlock.ReadOnly, Paths: append([]string{landlock.PolicyPath}, canon[0]...)},
+		{Access: landlock.ReadWrite, Paths: canon[1]},
+		{Access: landlock.ReadExec, Paths: append(runnable, canon[2]...)},
+		{Access: landlock.ReadWriteExec, Paths: canon[3]},
+	} {
+		if len(rule.Paths) > 0 {
+			rs.Rules = append(rs.Rules, rule)
 		}
 	}
 	return rs, nil
+}
+
+// beneath reports whether a rule on dir covers file: Landlock grants a
+// rule's access to the file or directory it names and to everything
+// below it.
+func beneath(file, dir string) bool {
+	return file == dir || dir == "/" || strings.HasPrefix(file, dir+"/")
 }
 
 // ports converts validated port numbers.

@@ -76,22 +76,47 @@ func profile(container string, binaries map[string]v1alpha1.AccessRules) *v1alph
 	return &v1alpha1.LandlockProfileSpec{ProfilesByContainer: map[string]v1alpha1.BinaryRules{container: binaries}}
 }
 
+// one is a single profile of the spec.
+func one(spec *v1alpha1.LandlockProfileSpec) []Profile {
+	return []Profile{{Name: "LandlockProfile default/test", Spec: spec}}
+}
+
 // readExec returns the readExec paths of a ruleset, after the implicit
-// landlock.Dir and landlock.HelperPath, which it checks.
+// landlock.HelperPath, which it checks along with the implicit readOnly
+// landlock.PolicyPath, and without the originals it lets execute (see
+// originals).
 func readExec(t *testing.T, rs landlock.Ruleset) []string {
 	t.Helper()
+	if len(rs.Rules) == 0 || rs.Rules[0].Access != landlock.ReadOnly || rs.Rules[0].Paths[0] != landlock.PolicyPath {
+		t.Fatalf("ruleset %+v does not start with readOnly %s", rs, landlock.PolicyPath)
+	}
 	for _, r := range rs.Rules {
 		if r.Access != landlock.ReadExec {
 			continue
 		}
-		if len(r.Paths) < 2 || r.Paths[0] != landlock.Dir || r.Paths[1] != landlock.HelperPath {
-			t.Fatalf("readExec rule %q does not start with %s and %s", r.Paths, landlock.Dir, landlock.HelperPath)
+		if len(r.Paths) < 1 || r.Paths[0] != landlock.HelperPath {
+			t.Fatalf("readExec rule %q does not start with %s", r.Paths, landlock.HelperPath)
 		}
-		return r.Paths[2:]
+		return slices.DeleteFunc(slices.Clone(r.Paths[1:]), isOriginal)
 	}
 	t.Fatalf("ruleset %+v has no readExec rule", rs)
 	return nil
 }
+
+// originals returns the originals a ruleset lets execute.
+func originals(rs landlock.Ruleset) []string {
+	var out []string
+	for _, r := range rs.Rules {
+		for _, p := range r.Paths {
+			if isOriginal(p) {
+				out = append(out, r.Access.String()+" "+p)
+			}
+		}
+	}
+	return out
+}
+
+func isOriginal(p string) bool { return strings.HasPrefix(p, landlock.OriginalsDir+"/") }
 
 func TestCompileBinaries(t *testing.T) {
 	rules := v1alpha1.AccessRules{ReadOnly: []string{"/etc"}}
@@ -231,7 +256,7 @@ func TestCompileBinaries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := busyboxRoot(t, tt.extra...)
-			res, err := Compile(profile("app", tt.binaries), Container{Name: "app", Rootfs: root, Args: []string{"/bin/sh"}}, 7)
+			res, err := Compile(one(profile("app", tt.binaries)), Container{Name: "app", Rootfs: root, Args: []string{"/bin/sh"}}, 7)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Compile() = %+v, %v; want an error containing %q", res, err, tt.wantErr)
@@ -260,11 +285,11 @@ func TestCompileBinaries(t *testing.T) {
 				t.Errorf("Covers = %q, want %q", res.Covers, keys)
 			}
 			for key, want := range tt.loads {
-				if got := readExec(t, res.Policy.Binaries[key].Rules); !slices.Equal(got, want) {
+				if got := readExec(t, res.Policy.Binaries[key].Rules[0]); !slices.Equal(got, want) {
 					t.Errorf("%s: readExec = %q, want %q", key, got, want)
 				}
 			}
-			if res.Policy.Container != nil || res.Policy.ABI != landlock.MinABI || res.Policy.BestEffort {
+			if len(res.Policy.Container) > 0 || res.Policy.ABI != landlock.MinABI || res.Policy.BestEffort {
 				t.Errorf("policy = %+v, want ABI %d, no container rules, not best effort", res.Policy, landlock.MinABI)
 			}
 		})
@@ -282,23 +307,26 @@ func TestCompileRules(t *testing.T) {
 		},
 		"/bin/cat": {},
 	})
-	res, err := Compile(spec, Container{Name: "app", Rootfs: root}, 7)
+	res, err := Compile(one(spec), Container{Name: "app", Rootfs: root}, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := landlock.Ruleset{Rules: []landlock.Rule{
-		{Access: landlock.ReadOnly, Paths: []string{"/etc", "/usr/share"}},
+		{Access: landlock.ReadOnly, Paths: []string{landlock.PolicyPath, "/etc", "/usr/share"}},
 		{Access: landlock.ReadWrite, Paths: []string{"/tmp"}},
-		{Access: landlock.ReadExec, Paths: []string{landlock.Dir, landlock.HelperPath, "/bin/busybox", "/usr/lib"}},
+		{Access: landlock.ReadExec, Paths: []string{landlock.HelperPath, "/bin/busybox", "/usr/lib"}},
 		{Access: landlock.ReadWriteExec, Paths: []string{"/var/app"}},
 	}}
-	if got := res.Policy.Binaries["/bin/sh"].Rules; !reflect.DeepEqual(got, want) {
+	if got := res.Policy.Binaries["/bin/sh"].Rules[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("rules of /bin/sh = %+v\nwant %+v", got, want)
 	}
+	// /bin/cat is a regular file, kept at Original(0) for the helper to
+	// execute: its own rules let it.
 	want = landlock.Ruleset{Rules: []landlock.Rule{
-		{Access: landlock.ReadExec, Paths: []string{landlock.Dir, landlock.HelperPath, "/bin/cat"}},
+		{Access: landlock.ReadOnly, Paths: []string{landlock.PolicyPath}},
+		{Access: landlock.ReadExec, Paths: []string{landlock.HelperPath, "/bin/cat", landlock.Original(0)}},
 	}}
-	if got := res.Policy.Binaries["/bin/cat"].Rules; !reflect.DeepEqual(got, want) {
+	if got := res.Policy.Binaries["/bin/cat"].Rules[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("rules of /bin/cat = %+v\nwant %+v", got, want)
 	}
 }
@@ -331,12 +359,12 @@ func TestCompileCanonicalRulePaths(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			spec := profile("app", map[string]v1alpha1.AccessRules{"/bin/sh": {ReadOnly: []string{tc.path}}})
-			res, err := Compile(spec, Container{Name: "app", Rootfs: root}, 7)
+			res, err := Compile(one(spec), Container{Name: "app", Rootfs: root}, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := res.Policy.Binaries["/bin/sh"].Rules.Rules[0]; !slices.Equal(got.Paths, []string{tc.want}) {
-				t.Errorf("readOnly %q, want [%q]", got.Paths, tc.want)
+			if got := res.Policy.Binaries["/bin/sh"].Rules[0].Rules[0]; !slices.Equal(got.Paths, []string{landlock.PolicyPath, tc.want}) {
+				t.Errorf("readOnly %q, want [%q %q]", got.Paths, landlock.PolicyPath, tc.want)
 			}
 		})
 	}
@@ -351,11 +379,11 @@ func TestCompileOtherContainers(t *testing.T) {
 	}
 	// Nothing for app, so nothing is resolved and the kernel does not matter.
 	for _, abi := range []int{0, 7} {
-		res, err := Compile(spec, Container{Name: "app", Rootfs: root, Args: []string{"/nonexistent"}}, abi)
+		res, err := Compile(one(spec), Container{Name: "app", Rootfs: root, Args: []string{"/nonexistent"}}, abi)
 		if err != nil {
 			t.Fatalf("Compile(abi %d) error = %v", abi, err)
 		}
-		if res.Policy.Binaries != nil || res.Policy.Container != nil || res.Originals != nil || res.Covers != nil || res.Policy.Wraps() {
+		if res.Policy.Binaries != nil || len(res.Policy.Container) > 0 || res.Originals != nil || res.Covers != nil || res.Policy.Wraps() {
 			t.Errorf("Compile(abi %d) = %+v, want an empty policy", abi, res)
 		}
 	}
@@ -386,7 +414,7 @@ func TestCompileKernel(t *testing.T) {
 			} else {
 				spec.ProfilesByContainer = map[string]v1alpha1.BinaryRules{"app": {"/bin/sh": {}}}
 			}
-			res, err := Compile(spec, Container{Name: "app", Rootfs: root, Args: []string{"sh"}}, tt.abi)
+			res, err := Compile(one(spec), Container{Name: "app", Rootfs: root, Args: []string{"sh"}}, tt.abi)
 			if !tt.ok {
 				if !errors.Is(err, ErrKernel) {
 					t.Fatalf("Compile() error = %v, want ErrKernel", err)
@@ -427,7 +455,7 @@ func TestCompileKernelForNetworkAndScopes(t *testing.T) {
 			spec := &v1alpha1.LandlockProfileSpec{
 				ProfilesByContainer: map[string]v1alpha1.BinaryRules{"app": {"/bin/sh": tc.rules}},
 			}
-			res, err := Compile(spec, Container{Name: "app", Rootfs: root, Args: []string{"sh"}}, tc.kernel)
+			res, err := Compile(one(spec), Container{Name: "app", Rootfs: root, Args: []string{"sh"}}, tc.kernel)
 			if tc.wantErr != "" {
 				if !errors.Is(err, ErrKernel) || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Compile() error = %v, want ErrKernel with %q", err, tc.wantErr)
@@ -569,7 +597,7 @@ func TestCompileContainerWide(t *testing.T) {
 			root := busyboxRoot(t, tt.extra...)
 			tt.c.Name, tt.c.Rootfs = "app", root
 			spec := &v1alpha1.LandlockProfileSpec{ContainerWide: map[string]v1alpha1.AccessRules{"app": wide}}
-			res, err := Compile(spec, tt.c, 7)
+			res, err := Compile(one(spec), tt.c, 7)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Compile() = %+v, %v; want an error containing %q", res, err, tt.wantErr)
@@ -579,13 +607,13 @@ func TestCompileContainerWide(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Compile() error = %v", err)
 			}
-			if res.Policy.Container == nil || !res.Policy.Wraps() {
+			if len(res.Policy.Container) == 0 || !res.Policy.Wraps() {
 				t.Fatalf("policy %+v has no container rules", res.Policy)
 			}
-			if got := readExec(t, *res.Policy.Container); !slices.Equal(got, tt.loads) {
+			if got := readExec(t, res.Policy.Container[0]); !slices.Equal(got, tt.loads) {
 				t.Errorf("readExec = %q, want %q", got, tt.loads)
 			}
-			if r := res.Policy.Container.Rules; r[0].Access != landlock.ReadOnly || !slices.Equal(r[0].Paths, wide.ReadOnly) ||
+			if r := res.Policy.Container[0].Rules; r[0].Access != landlock.ReadOnly || !slices.Equal(r[0].Paths[1:], wide.ReadOnly) ||
 				r[1].Access != landlock.ReadWrite || !slices.Equal(r[1].Paths, wide.ReadWrite) {
 				t.Errorf("rules = %+v, want the profile's readOnly and readWrite first", r)
 			}
@@ -597,7 +625,7 @@ func TestCompileContainerWide(t *testing.T) {
 }
 
 func TestCompileMissingRootfs(t *testing.T) {
-	_, err := Compile(profile("app", map[string]v1alpha1.AccessRules{"/bin/sh": {}}),
+	_, err := Compile(one(profile("app", map[string]v1alpha1.AccessRules{"/bin/sh": {}})),
 		Container{Name: "app", Rootfs: filepath.Join(t.TempDir(), "missing")}, 7)
 	if err == nil || !strings.Contains(err.Error(), "opening container rootfs") {
 		t.Errorf("Compile() error = %v, want one about the rootfs", err)
@@ -612,7 +640,7 @@ func TestCompileSymlinkedRootfs(t *testing.T) {
 	if err := os.Symlink(root, link); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Compile(profile("app", map[string]v1alpha1.AccessRules{"/bin/sh": {}}), Container{Name: "app", Rootfs: link}, 7)
+	res, err := Compile(one(profile("app", map[string]v1alpha1.AccessRules{"/bin/sh": {}})), Container{Name: "app", Rootfs: link}, 7)
 	if err != nil {
 		t.Fatalf("Compile() error = %v", err)
 	}
@@ -782,7 +810,7 @@ func TestCompileDynamicBinary(t *testing.T) {
 	}
 
 	t.Run("listed binary", func(t *testing.T) {
-		res, err := Compile(profile("app", map[string]v1alpha1.AccessRules{bin: {ReadOnly: []string{"/etc"}}}),
+		res, err := Compile(one(profile("app", map[string]v1alpha1.AccessRules{bin: {ReadOnly: []string{"/etc"}}})),
 			Container{Name: "app", Rootfs: root.root}, 7)
 		if err != nil {
 			t.Fatalf("Compile() error = %v", err)
@@ -792,26 +820,26 @@ func TestCompileDynamicBinary(t *testing.T) {
 		if !ok {
 			t.Fatalf("binaries %v lack %s", res.Policy.Binaries, key)
 		}
-		check(t, readExec(t, b.Rules))
+		check(t, readExec(t, b.Rules[0]))
 	})
 	t.Run("container-wide entrypoint", func(t *testing.T) {
 		spec := &v1alpha1.LandlockProfileSpec{ContainerWide: map[string]v1alpha1.AccessRules{"app": {}}}
-		res, err := Compile(spec, Container{Name: "app", Rootfs: root.root, Args: []string{"true"}, Env: []string{"PATH=/usr/bin"}}, 7)
+		res, err := Compile(one(spec), Container{Name: "app", Rootfs: root.root, Args: []string{"true"}, Env: []string{"PATH=/usr/bin"}}, 7)
 		if err != nil {
 			t.Fatalf("Compile() error = %v", err)
 		}
-		check(t, readExec(t, *res.Policy.Container))
+		check(t, readExec(t, res.Policy.Container[0]))
 	})
 	t.Run("missing library is left to the loader", func(t *testing.T) {
 		partial := hostRoot{t: t, root: t.TempDir()}
 		partial.add(bin)
 		partial.add(interp)
-		res, err := Compile(profile("app", map[string]v1alpha1.AccessRules{bin: {}}), Container{Name: "app", Rootfs: partial.root}, 7)
+		res, err := Compile(one(profile("app", map[string]v1alpha1.AccessRules{bin: {}})), Container{Name: "app", Rootfs: partial.root}, 7)
 		if err != nil {
 			t.Fatalf("Compile() error = %v", err)
 		}
 		for _, b := range res.Policy.Binaries {
-			got := readExec(t, b.Rules)
+			got := readExec(t, b.Rules[0])
 			if !slices.Contains(got, canonical(t, interp)) || !slices.Contains(got, "/etc/ld.so.cache") {
 				t.Errorf("readExec %q lacks the interpreter or the loader cache", got)
 			}
@@ -820,7 +848,7 @@ func TestCompileDynamicBinary(t *testing.T) {
 	t.Run("missing interpreter", func(t *testing.T) {
 		noInterp := hostRoot{t: t, root: t.TempDir()}
 		noInterp.add(bin)
-		_, err := Compile(profile("app", map[string]v1alpha1.AccessRules{bin: {}}), Container{Name: "app", Rootfs: noInterp.root}, 7)
+		_, err := Compile(one(profile("app", map[string]v1alpha1.AccessRules{bin: {}})), Container{Name: "app", Rootfs: noInterp.root}, 7)
 		if err == nil || !strings.Contains(err.Error(), "ELF interpreter") {
 			t.Errorf("Compile() error = %v, want one about the ELF interpreter", err)
 		}
@@ -845,13 +873,13 @@ func TestCompileStaticBinary(t *testing.T) {
 	if err := os.Symlink("busybox", filepath.Join(root.root, canonical(t, path.Dir(busybox)), "sh")); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Compile(profile("app", map[string]v1alpha1.AccessRules{"/usr/bin/sh": {}}), Container{Name: "app", Rootfs: root.root}, 7)
+	res, err := Compile(one(profile("app", map[string]v1alpha1.AccessRules{"/usr/bin/sh": {}})), Container{Name: "app", Rootfs: root.root}, 7)
 	if err != nil {
 		t.Fatalf("Compile() error = %v", err)
 	}
 	dir := canonical(t, path.Dir(busybox))
 	b := res.Policy.Binaries[path.Join(dir, "sh")]
-	if got := readExec(t, b.Rules); !slices.Equal(got, []string{path.Join(dir, "busybox")}) || b.Exec != path.Join(dir, "busybox") {
+	if got := readExec(t, b.Rules[0]); !slices.Equal(got, []string{path.Join(dir, "busybox")}) || b.Exec != path.Join(dir, "busybox") {
 		t.Errorf("binary = %+v, want exec and readExec of %s/busybox only", b, dir)
 	}
 }
@@ -872,5 +900,193 @@ func TestPathOf(t *testing.T) {
 		if got := pathOf(tt.env); got != tt.want {
 			t.Errorf("pathOf(%q) = %q, want %q", tt.env, got, tt.want)
 		}
+	}
+}
+
+// TestCompileStacked: the namespace's profile and the pod's each give
+// their own rulesets, in that order, to the container as a whole and to
+// every binary either lists; the namespace's "*" entry covers the
+// containers it names no other way.
+func TestCompileStacked(t *testing.T) {
+	root := busyboxRoot(t)
+	readOnly := func(paths ...string) v1alpha1.AccessRules { return v1alpha1.AccessRules{ReadOnly: paths} }
+	ns := Profile{Name: "LandlockProfile team/base", Spec: &v1alpha1.LandlockProfileSpec{
+		ContainerWide:       map[string]v1alpha1.AccessRules{v1alpha1.AllContainers: readOnly("/ns-wide")},
+		ProfilesByContainer: map[string]v1alpha1.BinaryRules{"listed": {"/bin/sh": readOnly("/ns-sh")}},
+	}}
+	pod := Profile{Name: "LandlockProfile team/web", Spec: &v1alpha1.LandlockProfileSpec{
+		ContainerWide: map[string]v1alpha1.AccessRules{"app": readOnly("/pod-wide"), "listed": readOnly("/pod-wide")},
+		ProfilesByContainer: map[string]v1alpha1.BinaryRules{
+			"app":    {"/bin/sh": readOnly("/pod-sh")},
+			"listed": {"/usr/bin/sh": readOnly("/pod-sh")},
+		},
+	}}
+	// names names each ruleset by its first path after the implicit
+	// policy.json.
+	names := func(rs landlock.Rulesets) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Rules[0].Paths[1])
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name      string
+		profiles  []Profile
+		container string
+		wide      []string
+		binaries  map[string][]string
+	}{
+		{name: "namespace's * and the pod's container-wide rules stack, namespace first", profiles: []Profile{ns, pod}, container: "app",
+			wide: []string{"/ns-wide", "/pod-wide"}, binaries: map[string][]string{"/bin/sh": {"/pod-sh"}}},
+		{name: "the namespace's profile alone confines a container it does not name", profiles: []Profile{ns}, container: "app",
+			wide: []string{"/ns-wide"}},
+		// The namespace names "listed" per binary: its "*" does not
+		// apply there, its binary rules do, under the pod's.
+		{name: "a binary both list, under another name", profiles: []Profile{ns, pod}, container: "listed",
+			wide: []string{"/pod-wide"}, binaries: map[string][]string{"/bin/sh": {"/ns-sh", "/pod-sh"}}},
+		{name: "the pod's profile alone", profiles: []Profile{pod}, container: "app",
+			wide: []string{"/pod-wide"}, binaries: map[string][]string{"/bin/sh": {"/pod-sh"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Compile(tc.profiles, Container{Name: tc.container, Rootfs: root, Args: []string{"sh"}}, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(res.Policy.Container); !slices.Equal(got, tc.wide) {
+				t.Errorf("container rulesets %q, want %q", got, tc.wide)
+			}
+			got := map[string][]string{}
+			for key, b := range res.Policy.Binaries {
+				got[key] = names(b.Rules)
+			}
+			if (len(got) > 0 || len(tc.binaries) > 0) && !reflect.DeepEqual(got, tc.binaries) {
+				t.Errorf("binary rulesets %q, want %q", got, tc.binaries)
+			}
+		})
+	}
+
+	t.Run("the same file twice in one profile", func(t *testing.T) {
+		twice := Profile{Name: "LandlockProfile team/twice", Spec: profile("app", map[string]v1alpha1.AccessRules{"/bin/sh": {}, "/usr/bin/sh": {}})}
+		_, err := Compile([]Profile{ns, twice}, Container{Name: "app", Rootfs: root}, 7)
+		if err == nil || !strings.HasPrefix(err.Error(), `LandlockProfile team/twice: binaries listed for container "app" name the same file /bin/sh twice`) {
+			t.Errorf("Compile() error = %v, want one naming the profile and the file", err)
+		}
+	})
+	t.Run("more profiles than the helper stacks", func(t *testing.T) {
+		_, err := Compile([]Profile{ns, pod, pod}, Container{Name: "app", Rootfs: root}, 7)
+		if err == nil || !strings.Contains(err.Error(), "at most 2 stack") {
+			t.Errorf("Compile() error = %v, want one about the bound", err)
+		}
+	})
+	t.Run("errors name the profile", func(t *testing.T) {
+		missing := Profile{Name: "LandlockProfile team/missing", Spec: profile("app", map[string]v1alpha1.AccessRules{"/bin/bash": {}})}
+		_, err := Compile([]Profile{ns, missing}, Container{Name: "app", Rootfs: root, Args: []string{"sh"}}, 7)
+		if err == nil || !strings.HasPrefix(err.Error(), `LandlockProfile team/missing: binary /bin/bash listed for container "app": does not exist in the image`) {
+			t.Errorf("Compile() error = %v", err)
+		}
+		_, err = Compile([]Profile{ns}, Container{Name: "app", Rootfs: root, Args: []string{"bash"}}, 7)
+		if err == nil || !strings.HasPrefix(err.Error(), `LandlockProfile team/base: entrypoint of container "app"`) {
+			t.Errorf("Compile() error = %v", err)
+		}
+	})
+}
+
+// A listed regular file is kept under landlock.OriginalsDir for the
+// helper to execute. Only a ruleset that lets the file execute where it
+// is lets its original execute: otherwise a binary that the pod's profile
+// lists would become executable under the namespace's rules, which deny
+// it.
+func TestCompileOriginalsFollowTheRules(t *testing.T) {
+	root := busyboxRoot(t)
+	ns := func(readExec ...string) Profile {
+		return Profile{Name: "LandlockProfile team/base", Spec: &v1alpha1.LandlockProfileSpec{
+			ContainerWide: map[string]v1alpha1.AccessRules{"app": {ReadExec: readExec}}}}
+	}
+	pod := Profile{Name: "LandlockProfile team/web", Spec: profile("app", map[string]v1alpha1.AccessRules{
+		"/bin/cat": {},                                   // a regular file: Original(0)
+		"/bin/sh":  {ReadExec: []string{"/bin/busybox"}}, // a symlink: its target runs, no original
+	})}
+	orig := landlock.Original(0)
+	for _, tc := range []struct {
+		name          string
+		ns            Profile
+		wide, sh, cat []string
+	}{
+		{name: "the namespace does not let it execute", ns: ns("/bin/busybox"),
+			wide: nil, sh: nil, cat: []string{"readExec " + orig}},
+		{name: "the namespace lets its directory execute", ns: ns("/usr/bin"),
+			wide: []string{"readExec " + orig}, sh: nil, cat: []string{"readExec " + orig}},
+		{name: "the namespace lets it execute", ns: ns("/bin/cat"),
+			wide: []string{"readExec " + orig}, sh: nil, cat: []string{"readExec " + orig}},
+		{name: "the namespace lets everything execute", ns: ns("/"),
+			wide: []string{"readExec " + orig}, sh: nil, cat: []string{"readExec " + orig}},
+		{name: "a sibling with a common prefix is not its directory", ns: ns("/bin/ca"),
+			wide: nil, sh: nil, cat: []string{"readExec " + orig}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Compile([]Profile{tc.ns, pod}, Container{Name: "app", Rootfs: root, Args: []string{"/bin/busybox"}}, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Originals, []string{"/bin/cat"}) || res.Policy.Binaries["/bin/cat"].Exec != orig {
+				t.Fatalf("originals %q, /bin/cat runs %s; want /bin/cat kept at %s", res.Originals, res.Policy.Binaries["/bin/cat"].Exec, orig)
+			}
+			for what, c := range map[string]struct {
+				rs   landlock.Ruleset
+				want []string
+			}{
+				"the namespace's container-wide ruleset": {res.Policy.Container[0], tc.wide},
+				"the rules of /bin/sh":                   {res.Policy.Binaries["/bin/sh"].Rules[0], tc.sh},
+				"the rules of /bin/cat":                  {res.Policy.Binaries["/bin/cat"].Rules[0], tc.cat},
+			} {
+				if got := originals(c.rs); !slices.Equal(got, c.want) {
+					t.Errorf("%s grants %q, want %q", what, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// Each profile's spec.bestEffort speaks for its own rules only: a pod's
+// profile cannot make the namespace's run on a kernel too old for it.
+func TestCompileStackedKernel(t *testing.T) {
+	root := busyboxRoot(t)
+	network := v1alpha1.AccessRules{Network: &v1alpha1.NetworkRules{ConnectTCP: []int32{443}}}
+	wide := func(name string, rules v1alpha1.AccessRules, bestEffort bool) Profile {
+		return Profile{Name: "LandlockProfile team/" + name, Spec: &v1alpha1.LandlockProfileSpec{
+			ContainerWide: map[string]v1alpha1.AccessRules{"app": rules}, BestEffort: bestEffort}}
+	}
+	for _, tc := range []struct {
+		name       string
+		profiles   []Profile
+		wantErr    string
+		bestEffort bool
+	}{
+		{name: "the namespace's needs ABI 4, the pod's is best effort",
+			profiles: []Profile{wide("base", network, false), wide("web", v1alpha1.AccessRules{}, true)},
+			wantErr:  "LandlockProfile team/base: the node's kernel supports Landlock ABI 3, the profile needs ABI 4"},
+		{name: "the pod's needs ABI 4 and is best effort",
+			profiles:   []Profile{wide("base", v1alpha1.AccessRules{}, false), wide("web", network, true)},
+			bestEffort: true},
+		{name: "the pod's needs ABI 4",
+			profiles: []Profile{wide("base", v1alpha1.AccessRules{}, true), wide("web", network, false)},
+			wantErr:  "LandlockProfile team/web: the node's kernel supports Landlock ABI 3, the profile needs ABI 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Compile(tc.profiles, Container{Name: "app", Rootfs: root, Args: []string{"sh"}}, 3)
+			if tc.wantErr != "" {
+				if !errors.Is(err, ErrKernel) || !strings.HasPrefix(err.Error(), tc.wantErr) {
+					t.Fatalf("Compile() error = %v, want ErrKernel starting %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Policy.ABI != 4 || res.Policy.BestEffort != tc.bestEffort {
+				t.Errorf("policy ABI %d best effort %v, want 4 %v", res.Policy.ABI, res.Policy.BestEffort, tc.bestEffort)
+			}
+		})
 	}
 }

@@ -160,7 +160,7 @@ func compileWithin(t *testing.T, spec *v1alpha1.LandlockProfileSpec, c Container
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := Compile(spec, c, 7)
+		res, err := Compile(one(spec), c, 7)
 		done <- result{res, err}
 	}()
 	select {
@@ -282,7 +282,7 @@ func TestCompileSecondELFInterpreter(t *testing.T) {
 				t.Fatalf("Compile() error = %v", err)
 			}
 			want := []string{"/app/bin", "/lib/ld.so", "/etc/ld.so.cache"}
-			if got := readExec(t, res.Policy.Binaries["/app/bin"].Rules); !slices.Equal(got, want) {
+			if got := readExec(t, res.Policy.Binaries["/app/bin"].Rules[0]); !slices.Equal(got, want) {
 				t.Errorf("readExec = %q, want %q", got, want)
 			}
 		})
@@ -349,7 +349,7 @@ func TestCompileELFParsing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Compile() error = %v", err)
 			}
-			if got := readExec(t, res.Policy.Binaries["/app/bin"].Rules); !slices.Equal(got, tc.want) {
+			if got := readExec(t, res.Policy.Binaries["/app/bin"].Rules[0]); !slices.Equal(got, tc.want) {
 				t.Errorf("readExec = %q, want %q", got, tc.want)
 			}
 		})

@@ -5,10 +5,12 @@
 // .status.podsInUse.
 //
 // A pod uses the LandlockProfile named by its label
-// podlock.kubewarden.io/profile; the SeccompProfiles that this
-// LandlockProfile binds in spec.seccompByContainer; the SeccompProfile
-// named by its annotation podlock.kubewarden.io/seccomp; and the base
-// profiles of those SeccompProfiles, which the runtime merges into them.
+// podlock.kubewarden.io/profile and the one named by its annotation
+// podlock.kubewarden.io/namespace-profile (its namespace's); the
+// SeccompProfiles that these LandlockProfiles bind in
+// spec.seccompByContainer; the SeccompProfile named by its annotation
+// podlock.kubewarden.io/seccomp; and the base profiles of those
+// SeccompProfiles, which the runtime merges into them.
 // Built-in seccomp profiles are no objects and shadow objects of the same
 // name, which are therefore never in use.
 package controller
@@ -47,7 +49,7 @@ const maxChain = 16
 // Field indexes of the cache.
 const (
 	// IndexPodLandlock indexes pods that have not terminated by their
-	// LandlockProfile label.
+	// LandlockProfiles: their label's and their namespace's annotation's.
 	IndexPodLandlock = "podlock.landlockProfile"
 	// IndexPodSeccomp indexes pods that have not terminated by their
 	// seccomp annotation.
@@ -68,10 +70,21 @@ func podLandlock(obj client.Object) []string {
 	if !ok || terminated(pod) {
 		return nil
 	}
-	if name, ok := pod.Labels[v1alpha1.ProfileKey]; ok && name != "" {
-		return []string{name}
+	return landlockNames(pod)
+}
+
+// landlockNames returns the LandlockProfiles a pod is bound to: by its
+// label, and by its namespace (the annotation the webhook set from the
+// namespace's label, which keeps naming it after the label changes).
+func landlockNames(obj client.Object) []string {
+	var names []string
+	if name := obj.GetLabels()[v1alpha1.ProfileKey]; name != "" {
+		names = append(names, name)
 	}
-	return nil
+	if name := obj.GetAnnotations()[v1alpha1.NamespaceProfileKey]; name != "" && !slices.Contains(names, name) {
+		names = append(names, name)
+	}
+	return names
 }
 
 func podSeccomp(obj client.Object) []string {

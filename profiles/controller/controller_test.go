@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -56,9 +57,11 @@ func newClient(t *testing.T, objs ...client.Object) client.Client {
 
 // The namespace of the tests: pods p1 (profile web), p2 (profile web,
 // seccomp annotation ns-wide), p3 (profile batch, succeeded), p4
-// (annotation runtime-default); web binds strict (based on base) and the
-// built-in audit; batch binds other; derived is based on strict and bound
-// by nobody; runtime-default is an object shadowed by the built-in.
+// (annotation runtime-default), p6 (the namespace's LandlockProfile
+// base-ns only), p7 (web both by label and as the namespace's); web binds
+// strict (based on base) and the built-in audit; batch binds other;
+// base-ns binds ns-filter; derived is based on strict and bound by
+// nobody; runtime-default is an object shadowed by the built-in.
 func fixture() []client.Object {
 	return []client.Object{
 		pod("p1", corev1.PodRunning, profileLabel("web"), nil),
@@ -66,6 +69,10 @@ func fixture() []client.Object {
 		pod("p3", corev1.PodSucceeded, profileLabel("batch"), nil),
 		pod("p4", corev1.PodRunning, nil, map[string]string{v1alpha1.SeccompKey: "runtime-default"}),
 		pod("p5", corev1.PodRunning, nil, map[string]string{v1alpha1.SeccompKey: "derived"}),
+		pod("p6", corev1.PodRunning, nil, map[string]string{v1alpha1.NamespaceProfileKey: "base-ns"}),
+		pod("p7", corev1.PodRunning, profileLabel("web"), map[string]string{v1alpha1.NamespaceProfileKey: "web"}),
+		llp("base-ns", map[string]v1alpha1.ProfileName{"app": "ns-filter"}),
+		sp("ns-filter", ""),
 		llp("web", map[string]v1alpha1.ProfileName{"app": "strict", "log": "audit"}),
 		llp("batch", map[string]v1alpha1.ProfileName{"app": "other"}),
 		llp("unused", nil),
@@ -84,14 +91,16 @@ func TestUsage(t *testing.T) {
 		kind, name string
 		want       int
 	}{
-		{"llp", "web", 2},
-		{"llp", "batch", 0}, // its only pod terminated
+		{"llp", "web", 3},     // p1, p2, p7 (once)
+		{"llp", "base-ns", 1}, // p6, through its namespace's annotation
+		{"llp", "batch", 0},   // its only pod terminated
 		{"llp", "unused", 0},
-		{"sp", "strict", 3},  // p1, p2 through web; p5 through derived
-		{"sp", "base", 3},    // base of strict
-		{"sp", "derived", 1}, // p5
-		{"sp", "other", 0},   // batch's pod terminated
-		{"sp", "ns-wide", 1}, // p2's annotation
+		{"sp", "strict", 4},    // p1, p2, p7 through web; p5 through derived
+		{"sp", "base", 4},      // base of strict
+		{"sp", "ns-filter", 1}, // p6 through base-ns
+		{"sp", "derived", 1},   // p5
+		{"sp", "other", 0},     // batch's pod terminated
+		{"sp", "ns-wide", 1},   // p2's annotation
 		{"sp", "runtime-default", 0},
 	} {
 		var obj client.Object = &crd.SeccompProfile{}
@@ -141,11 +150,11 @@ func TestReconcile(t *testing.T) {
 	}
 	reconcileAll()
 	web := get(&crd.LandlockProfile{}, "web").(*crd.LandlockProfile)
-	if !controllerutil.ContainsFinalizer(web, Finalizer) || web.Status.PodsInUse != 2 {
-		t.Fatalf("web: finalizers %v, podsInUse %d; want %s and 2", web.Finalizers, web.Status.PodsInUse, Finalizer)
+	if !controllerutil.ContainsFinalizer(web, Finalizer) || web.Status.PodsInUse != 3 {
+		t.Fatalf("web: finalizers %v, podsInUse %d; want %s and 3", web.Finalizers, web.Status.PodsInUse, Finalizer)
 	}
-	if base := get(&crd.SeccompProfile{}, "base").(*crd.SeccompProfile); !controllerutil.ContainsFinalizer(base, Finalizer) || base.Status.PodsInUse != 3 {
-		t.Fatalf("base: finalizers %v, podsInUse %d; want %s and 3", base.Finalizers, base.Status.PodsInUse, Finalizer)
+	if base := get(&crd.SeccompProfile{}, "base").(*crd.SeccompProfile); !controllerutil.ContainsFinalizer(base, Finalizer) || base.Status.PodsInUse != 4 {
+		t.Fatalf("base: finalizers %v, podsInUse %d; want %s and 4", base.Finalizers, base.Status.PodsInUse, Finalizer)
 	}
 	for _, n := range []string{"other", "runtime-default"} {
 		if s := get(&crd.SeccompProfile{}, n); len(s.GetFinalizers()) != 0 {
@@ -158,7 +167,7 @@ func TestReconcile(t *testing.T) {
 	if err := c.Update(ctx, web); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"p1", "p2"} {
+	for _, p := range []string{"p1", "p2", "p7"} {
 		if err := c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: p}}); err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +186,7 @@ func TestReconcile(t *testing.T) {
 func TestStripPod(t *testing.T) {
 	now := metav1.NewTime(time.Now())
 	p := pod("p", corev1.PodRunning, map[string]string{v1alpha1.ProfileKey: "web", "app": "x"},
-		map[string]string{v1alpha1.SeccompKey: "s", "other": "y"})
+		map[string]string{v1alpha1.SeccompKey: "s", v1alpha1.NamespaceProfileKey: "base", "other": "y"})
 	p.DeletionTimestamp = &now
 	p.Spec.Containers = []corev1.Container{{Name: "app", Image: "busybox"}}
 	out, err := StripPod(p)
@@ -188,7 +197,7 @@ func TestStripPod(t *testing.T) {
 	if len(s.Spec.Containers) != 0 || s.Labels["app"] != "" || s.Annotations["other"] != "" {
 		t.Fatalf("kept too much: %+v", s)
 	}
-	if podLandlock(s)[0] != "web" || podSeccomp(s)[0] != "s" || s.DeletionTimestamp == nil || s.UID != "p" {
+	if !slices.Equal(podLandlock(s), []string{"web", "base"}) || podSeccomp(s)[0] != "s" || s.DeletionTimestamp == nil || s.UID != "p" {
 		t.Fatalf("lost what the indexes need: %+v", s)
 	}
 }

@@ -203,13 +203,10 @@ func requests(ns string, names []string) []reconcile.Request {
 	return out
 }
 
-// podLandlock maps a pod to its LandlockProfile, whatever its phase: a pod
-// that terminates stops using it.
+// podLandlock maps a pod to its LandlockProfiles, whatever its phase: a
+// pod that terminates stops using them.
 func (m *mapper) podLandlock(_ context.Context, obj client.Object) []reconcile.Request {
-	if name := obj.GetLabels()[v1alpha1.ProfileKey]; name != "" {
-		return requests(obj.GetNamespace(), []string{name})
-	}
-	return nil
+	return requests(obj.GetNamespace(), landlockNames(obj))
 }
 
 // podSeccomp maps a pod to every SeccompProfile it uses.
@@ -218,7 +215,7 @@ func (m *mapper) podSeccomp(ctx context.Context, obj client.Object) []reconcile.
 	if n := obj.GetAnnotations()[v1alpha1.SeccompKey]; n != "" && !isBuiltin(n) {
 		names = append(names, n)
 	}
-	if l := obj.GetLabels()[v1alpha1.ProfileKey]; l != "" {
+	for _, l := range landlockNames(obj) {
 		llp := &crd.LandlockProfile{}
 		if err := m.client.Get(ctx, types.NamespacedName{Namespace: obj.GetNamespace(), Name: l}, llp); err == nil {
 			names = append(names, landlockSeccomp(llp)...)

@@ -40,3 +40,10 @@ const SeccompKey = Group + "/seccomp"
 // containerd or CRI-O identify a container is present, and
 // podlock-controller refuses pods that carry it.
 const ContainerKey = Group + "/container"
+
+// NamespaceProfileKey is the pod annotation, set by podlock-controller from
+// a namespace's policy, that names the LandlockProfile the namespace binds
+// to every pod. Its rules stack with those of the pod's own
+// LandlockProfile (ProfileKey): both Landlock domains hold, so the pod's
+// profile can only add restrictions.
+const NamespaceProfileKey = Group + "/namespace-profile"

@@ -24,9 +24,11 @@ type LandlockProfileSpec struct {
 	// container: its entrypoint, everything the entrypoint starts and every
 	// process started later with `kubectl exec`. The entrypoint binary, its
 	// ELF interpreter and its shared libraries are added automatically.
+	// The key "*" (AllContainers) gives the rules of every container that
+	// the profile names neither here nor in ProfilesByContainer.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
-	// +kubebuilder:validation:XValidation:rule="self.all(c, c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",message="container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric",messageExpression="'container names must be DNS-1123 labels: at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric, not: ' + self.filter(c, !(c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')))[0]"
+	// +kubebuilder:validation:XValidation:rule="self.all(c, c == '*' || (c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')))",message="container names must be DNS-1123 labels (at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric), or * for every other container",messageExpression="'container names must be DNS-1123 labels (at most 63 lower-case alphanumerics or hyphens, starting and ending with an alphanumeric), or * for every other container, not: ' + self.filter(c, !(c == '*' || (c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))))[0]"
 	ContainerWide map[string]AccessRules `json:"containerWide,omitempty"`
 
 	// SeccompByContainer maps a container name to the SeccompProfile (in
@@ -155,11 +157,34 @@ func (r AccessRules) Empty() bool {
 // recorded rather than confined.
 func (s *LandlockProfileSpec) Records() bool { return s.Mode == ModeRecord }
 
+// AllContainers, as a key of ContainerWide, stands for every container
+// that the profile names neither in ContainerWide nor in
+// ProfilesByContainer. It is how a profile that a namespace binds to all
+// its pods confines containers it cannot know the names of, debug
+// containers included.
+const AllContainers = "*"
+
+// ContainerWideRules returns the container-wide rules of a container: its
+// own entry of ContainerWide or, when the profile gives it no Landlock
+// rules of its own (neither there nor in ProfilesByContainer), the
+// AllContainers entry.
+func (s *LandlockProfileSpec) ContainerWideRules(container string) (AccessRules, bool) {
+	if rules, ok := s.ContainerWide[container]; ok {
+		return rules, true
+	}
+	if _, binaries := s.ProfilesByContainer[container]; binaries {
+		return AccessRules{}, false
+	}
+	rules, ok := s.ContainerWide[AllContainers]
+	return rules, ok
+}
+
 // Confines reports whether the profile restricts the named container in any
-// way; containers it does not mention run as if there were no profile.
+// way; containers it does not mention (by name or through AllContainers)
+// run as if there were no profile.
 func (s *LandlockProfileSpec) Confines(container string) bool {
 	_, binaries := s.ProfilesByContainer[container]
-	_, wide := s.ContainerWide[container]
+	_, wide := s.ContainerWideRules(container)
 	_, seccomp := s.SeccompByContainer[container]
 	return binaries || wide || seccomp
 }

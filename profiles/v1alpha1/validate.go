@@ -93,8 +93,8 @@ func (s *LandlockProfileSpec) Validate() error {
 	}
 	for _, container := range slices.Sorted(maps.Keys(s.ContainerWide)) {
 		field := "spec.containerWide[" + container + "]"
-		if err := ValidateLabel("container name", container); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		if err := ValidateLabel("container name", container); err != nil && container != AllContainers {
+			errs = append(errs, fmt.Errorf("%s: %w (or %s, for every container the profile does not name)", field, err, AllContainers))
 		}
 		errs = append(errs, s.ContainerWide[container].validate(field)...)
 	}

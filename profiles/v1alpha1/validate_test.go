@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -218,6 +219,23 @@ func TestLandlockProfileSpecValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "every other container",
+			spec: LandlockProfileSpec{ContainerWide: map[string]AccessRules{AllContainers: {ReadOnly: []string{"/etc"}}, "app": {}}},
+		},
+		{
+			// Only container-wide rules can apply to containers the
+			// profile cannot name.
+			name: "every other container outside containerWide",
+			spec: LandlockProfileSpec{
+				ProfilesByContainer: map[string]BinaryRules{"*": {"/bin/sh": {}}},
+				SeccompByContainer:  map[string]ProfileName{"*": "runtime-default"},
+			},
+			errs: []string{
+				`spec.profilesByContainer[*]: container name "*"`,
+				`spec.seccompByContainer[*]: container name "*"`,
+			},
+		},
+		{
 			name: "container-wide paths",
 			spec: LandlockProfileSpec{ContainerWide: map[string]AccessRules{"app": {ReadOnly: []string{"relative"}}}},
 			errs: []string{`spec.containerWide[app].readOnly[0]: path "relative" is not absolute`},
@@ -307,5 +325,43 @@ func TestConfines(t *testing.T) {
 		if got := spec.Confines(container); got != want {
 			t.Errorf("Confines(%q) = %v, want %v", container, got, want)
 		}
+	}
+	spec.ContainerWide[AllContainers] = AccessRules{}
+	for container, want := range map[string]bool{"bin": true, "wide": true, "sec": true, "other": true, "debugger-x7k2p": true} {
+		if got := spec.Confines(container); got != want {
+			t.Errorf("with %q: Confines(%q) = %v, want %v", AllContainers, container, got, want)
+		}
+	}
+}
+
+// The AllContainers entry applies to the containers the profile gives no
+// Landlock rules of their own: not to those it names in
+// profilesByContainer or containerWide, but to those it only filters with
+// seccomp.
+func TestContainerWideRules(t *testing.T) {
+	every := AccessRules{ReadOnly: []string{"/every"}}
+	own := AccessRules{ReadOnly: []string{"/own"}}
+	spec := &LandlockProfileSpec{
+		ProfilesByContainer: map[string]BinaryRules{"bin": {"/bin/sh": {}}},
+		ContainerWide:       map[string]AccessRules{"wide": own, AllContainers: every},
+		SeccompByContainer:  map[string]ProfileName{"sec": "runtime-default"},
+	}
+	for _, tc := range []struct {
+		container string
+		want      *AccessRules
+	}{
+		{"wide", &own},
+		{"bin", nil},
+		{"sec", &every},
+		{"other", &every},
+	} {
+		got, ok := spec.ContainerWideRules(tc.container)
+		if ok != (tc.want != nil) || ok && !reflect.DeepEqual(got, *tc.want) {
+			t.Errorf("ContainerWideRules(%q) = %+v, %v; want %+v", tc.container, got, ok, tc.want)
+		}
+	}
+	delete(spec.ContainerWide, AllContainers)
+	if got, ok := spec.ContainerWideRules("other"); ok {
+		t.Errorf("without %q: ContainerWideRules(other) = %+v, want none", AllContainers, got)
 	}
 }

@@ -26,7 +26,7 @@ func fuzzSeeds(f *testing.F, kind metav1.GroupVersionKind, objects ...string) {
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","kind":{"version":"v1","kind":"Pod"},"namespace":"team","object":{"metadata":{"annotations":null}}}}`))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","kind":{"version":"v1","kind":"Pod"},"namespace":"team","object":[1,2]}}`))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"2","operation":"UPDATE","kind":{"version":"v1","kind":"Pod"},"namespace":"team","object":{},"oldObject":"x"}}`))
-	for _, ns := range []string{"team", "hardened", "bound", "unbound"} {
+	for _, ns := range []string{"team", "hardened", "bound", "unbound", "locked", "lockless", "ns-learn"} {
 		for _, obj := range objects {
 			for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Update} {
 				f.Add(rawReview(f, op, kind, ns, obj))
@@ -48,6 +48,7 @@ var podSeeds = []string{
 	`{"metadata":{"labels":{"podlock.kubewarden.io/profile":"orphan","podlock.kubewarden.io/default-seccomp-skip":""}},"spec":{"securityContext":{},"os":{"name":"windows"}}}`,
 	`{"metadata":{"annotations":{"podlock.kubewarden.io/profile":"demo"}},"spec":{"containers":[{"name":"a","securityContext":{"seccompProfile":{"type":"Unconfined"}}}]}}`,
 	`{"metadata":{"labels":{"podlock.kubewarden.io/profile":"based"},"deletionTimestamp":"2026-01-01T00:00:00Z"},"spec":{"runtimeClassName":"containerd-runc"}}`,
+	`{"metadata":{"labels":{"podlock.kubewarden.io/profile":"web"},"annotations":{"podlock.kubewarden.io/namespace-profile":"base"}},"spec":{"ephemeralContainers":[{"name":"debug"}]}}`,
 }
 
 func fuzzHandler(f *testing.F, path string) {

@@ -25,8 +25,14 @@ import (
 // "base", to container app and the built-in runtime-default to sidecar),
 // "orphan" (binding the missing "gone"), "dying" (being deleted); namespace
 // "unbound" binding the missing "nowhere" to its pods, with LandlockProfile
-// "own" binding runtime-default to container app; and the runtime classes
-// of the runtime-class policy's examples.
+// "own" binding runtime-default to container app; namespace "locked"
+// binding LandlockProfile "base" (every container confined, app filtered
+// by SeccompProfile "strict") to its pods, with "web", "learn" (mode
+// Record) and "filtered" (binding the missing "gone"); namespaces
+// "lockless", "ns-learn" and "ns-orphan" binding the missing "nowhere",
+// the LandlockProfile "learn" in mode Record, and "orphan" which binds
+// the missing "gone"; and the runtime classes of the runtime-class
+// policy's examples.
 func testStore() *MemStore {
 	now := metav1.Now()
 	llp := func(name string, seccomp map[string]v1alpha1.ProfileName) *crd.LandlockProfile {
@@ -41,11 +47,15 @@ func testStore() *MemStore {
 	dying.DeletionTimestamp = &now
 	return &MemStore{
 		Namespaces: map[string]map[string]string{
-			"team":     {},
-			"hardened": {DefaultSeccompLabel: DefaultSeccompEnabled},
-			"bound":    {NamespaceSeccompLabel: "strict"},
-			"unbound":  {NamespaceSeccompLabel: "nowhere"},
-			"selected": {"tier": "prod"},
+			"team":      {},
+			"hardened":  {DefaultSeccompLabel: DefaultSeccompEnabled},
+			"bound":     {NamespaceSeccompLabel: "strict"},
+			"unbound":   {NamespaceSeccompLabel: "nowhere"},
+			"selected":  {"tier": "prod"},
+			"locked":    {NamespaceLandlockLabel: "base"},
+			"lockless":  {NamespaceLandlockLabel: "nowhere"},
+			"ns-learn":  {NamespaceLandlockLabel: "learn"},
+			"ns-orphan": {NamespaceLandlockLabel: "orphan"},
 		},
 		Landlock: map[string]*crd.LandlockProfile{
 			"team/demo":   llp("demo", map[string]v1alpha1.ProfileName{"app": "strict", "sidecar": "runtime-default"}),
@@ -57,6 +67,18 @@ func testStore() *MemStore {
 			"bound/learn": {ObjectMeta: metav1.ObjectMeta{Namespace: "bound", Name: "learn"}, Spec: v1alpha1.LandlockProfileSpec{Mode: v1alpha1.ModeRecord}},
 			"unbound/own": {ObjectMeta: metav1.ObjectMeta{Namespace: "unbound", Name: "own"},
 				Spec: v1alpha1.LandlockProfileSpec{SeccompByContainer: map[string]v1alpha1.ProfileName{"app": "runtime-default"}}},
+			"locked/base": {ObjectMeta: metav1.ObjectMeta{Namespace: "locked", Name: "base"},
+				Spec: v1alpha1.LandlockProfileSpec{
+					ContainerWide:      map[string]v1alpha1.AccessRules{v1alpha1.AllContainers: {ReadOnly: []string{"/etc"}}},
+					SeccompByContainer: map[string]v1alpha1.ProfileName{"app": "strict"},
+				}},
+			"locked/web": {ObjectMeta: metav1.ObjectMeta{Namespace: "locked", Name: "web"},
+				Spec: v1alpha1.LandlockProfileSpec{ContainerWide: map[string]v1alpha1.AccessRules{"app": {ReadOnly: []string{"/"}}}}},
+			"locked/learn":    {ObjectMeta: metav1.ObjectMeta{Namespace: "locked", Name: "learn"}, Spec: v1alpha1.LandlockProfileSpec{Mode: v1alpha1.ModeRecord}},
+			"locked/filtered": {ObjectMeta: metav1.ObjectMeta{Namespace: "locked", Name: "filtered"}, Spec: v1alpha1.LandlockProfileSpec{SeccompByContainer: map[string]v1alpha1.ProfileName{"app": "gone"}}},
+			"ns-learn/learn":  {ObjectMeta: metav1.ObjectMeta{Namespace: "ns-learn", Name: "learn"}, Spec: v1alpha1.LandlockProfileSpec{Mode: v1alpha1.ModeRecord}},
+			"ns-orphan/orphan": {ObjectMeta: metav1.ObjectMeta{Namespace: "ns-orphan", Name: "orphan"},
+				Spec: v1alpha1.LandlockProfileSpec{SeccompByContainer: map[string]v1alpha1.ProfileName{"app": "gone"}}},
 		},
 		Seccomp: map[string]*crd.SeccompProfile{
 			"team/strict":  sp("strict", "base"),
@@ -65,6 +87,8 @@ func testStore() *MemStore {
 			"team/loop1":   sp("loop1", "loop2"),
 			"team/child":   sp("child", "missing-base"),
 			"team/loop2":   sp("loop2", "loop1"),
+			"locked/strict": {ObjectMeta: metav1.ObjectMeta{Namespace: "locked", Name: "strict"},
+				Spec: v1alpha1.SeccompProfileSpec{DefaultAction: "SCMP_ACT_ALLOW"}},
 		},
 		RuntimeHandlers: map[string]string{
 			"podlock":         "podlock",

@@ -33,6 +33,13 @@ const (
 	// NamespaceSeccompLabel, on a namespace, binds a SeccompProfile (of the
 	// namespace, or built-in) to every new pod of the namespace.
 	NamespaceSeccompLabel = Prefix + "seccomp-profile"
+	// NamespaceProfileAnnotation names the LandlockProfile of every
+	// container of the pod, stacked with the one its own label binds: both
+	// hold. Only the controller sets it, from NamespaceLandlockLabel.
+	NamespaceProfileAnnotation = v1alpha1.NamespaceProfileKey
+	// NamespaceLandlockLabel, on a namespace, binds a LandlockProfile of
+	// the namespace to every new pod of the namespace.
+	NamespaceLandlockLabel = Prefix + "landlock-profile"
 	// DefaultSeccompLabel, on a namespace, with the value
 	// DefaultSeccompEnabled, gives pods without any seccompProfile the
 	// pod-level seccompProfile RuntimeDefault.
@@ -52,13 +59,16 @@ type namespacePolicy struct {
 	defaultSeccomp bool
 	// seccompProfile is the SeccompProfile bound to every new pod, or "".
 	seccompProfile string
+	// landlockProfile is the LandlockProfile bound to every new pod, or "".
+	landlockProfile string
 }
 
 func policyOf(namespace string, labels map[string]string) namespacePolicy {
 	return namespacePolicy{
-		name:           namespace,
-		defaultSeccomp: labels[DefaultSeccompLabel] == DefaultSeccompEnabled,
-		seccompProfile: labels[NamespaceSeccompLabel],
+		name:            namespace,
+		defaultSeccomp:  labels[DefaultSeccompLabel] == DefaultSeccompEnabled,
+		seccompProfile:  labels[NamespaceSeccompLabel],
+		landlockProfile: labels[NamespaceLandlockLabel],
 	}
 }
 
@@ -101,6 +111,10 @@ func bindingReason(pod *pod, ns namespacePolicy) string {
 	if profile, ok := pod.Labels[ProfileLabel]; ok {
 		return fmt.Sprintf("pod has label %s=%s, which needs", ProfileLabel, profile)
 	}
+	if ns.landlockProfile != "" {
+		return fmt.Sprintf("namespace %q binds LandlockProfile %q to its pods (label %s), which needs",
+			ns.name, ns.landlockProfile, NamespaceLandlockLabel)
+	}
 	if ns.seccompProfile != "" {
 		return fmt.Sprintf("namespace %q binds SeccompProfile %q to its pods (label %s), which needs",
 			ns.name, ns.seccompProfile, NamespaceSeccompLabel)
@@ -138,6 +152,11 @@ func (p *policy) mutate(ctx context.Context, pod *pod, ns namespacePolicy) (muta
 		set(SeccompAnnotation, ns.seccompProfile)
 	} else {
 		remove(SeccompAnnotation, "it is set only from the namespace label "+NamespaceSeccompLabel)
+	}
+	if ns.landlockProfile != "" {
+		set(NamespaceProfileAnnotation, ns.landlockProfile)
+	} else {
+		remove(NamespaceProfileAnnotation, "it is set only from the namespace label "+NamespaceLandlockLabel)
 	}
 
 	rc := runtimeClass(pod)
@@ -199,9 +218,9 @@ func (p *policy) validateCreate(ctx context.Context, pod *pod, ns namespacePolic
 		switch {
 		case k == ContainerAnnotation:
 			add("annotation %s names a container for podlock-runtime outside Kubernetes (podman, ctr); in a pod, the container runtime names every container: remove it", k)
-		case strings.HasPrefix(k, Prefix) && k != ProfileAnnotation && k != SeccompAnnotation:
-			add("annotation %s is not one podlock sets: podlock reads only %s, set from the pod label of that name, and %s, set from the namespace label %s",
-				k, ProfileAnnotation, SeccompAnnotation, NamespaceSeccompLabel)
+		case strings.HasPrefix(k, Prefix) && k != ProfileAnnotation && k != SeccompAnnotation && k != NamespaceProfileAnnotation:
+			add("annotation %s is not one podlock sets: podlock reads only %s, set from the pod label of that name, %s, set from the namespace label %s, and %s, set from the namespace label %s",
+				k, ProfileAnnotation, SeccompAnnotation, NamespaceSeccompLabel, NamespaceProfileAnnotation, NamespaceLandlockLabel)
 		}
 		// CRI-O copies pod annotations into the container's OCI spec,
 		// where the container managers' own keys tell podlock-runtime the
@@ -241,8 +260,26 @@ func (p *policy) validateCreate(ctx context.Context, pod *pod, ns namespacePolic
 	case !labelled && annotated:
 		add("annotation %s is set only from the pod label of that name, which the pod does not have", ProfileAnnotation)
 	}
-	if labelled {
-		more, err := p.checkLandlock(ctx, ns, profile)
+	// The same profile bound twice is checked once, as the namespace's.
+	if labelled && profile != ns.landlockProfile {
+		more, err := p.checkLandlock(ctx, ns, profile, false)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, more...)
+	}
+
+	nsProfile, nsAnnotated := pod.Annotations[NamespaceProfileAnnotation]
+	switch {
+	case ns.landlockProfile != "" && nsProfile != ns.landlockProfile:
+		add("annotation %s must equal the label %s of namespace %q (%q), not %s",
+			NamespaceProfileAnnotation, NamespaceLandlockLabel, ns.name, ns.landlockProfile, quoteOrNone(nsProfile, nsAnnotated))
+	case ns.landlockProfile == "" && nsAnnotated:
+		add("annotation %s is set only from the namespace label %s, which namespace %q does not have",
+			NamespaceProfileAnnotation, NamespaceLandlockLabel, ns.name)
+	}
+	if ns.landlockProfile != "" {
+		more, err := p.checkLandlock(ctx, ns, ns.landlockProfile, true)
 		if err != nil {
 			return nil, err
 		}
@@ -318,44 +355,70 @@ func validateBinding(old, pod *pod) []string {
 
 // validateEphemeralContainers returns why an update of the
 // ephemeralcontainers subresource (kubectl debug) must be refused. An
-// ephemeral container that the pod's LandlockProfile does not name would
-// run unconfined in the pod of the containers the profile confines, where
-// it can reach them through /proc (with a shared process namespace or
-// kubectl debug --target), shared volumes and the network namespace. So
-// it is refused, rather than confined by some rules podlock would have to
-// invent: the profile's author decides how a debug container is confined
-// by naming it. A profile in mode Record confines no container, and its
-// pod may be debugged.
+// ephemeral container that no LandlockProfile of the pod names (its own,
+// or the one its namespace binds) would run unconfined in the pod of the
+// containers the profiles confine, where it can reach them through /proc
+// (with a shared process namespace or kubectl debug --target), shared
+// volumes and the network namespace. So it is refused, rather than
+// confined by some rules podlock would have to invent: the profiles'
+// authors decide how a debug container is confined by naming it, or by
+// a "*" entry of spec.containerWide, which names every container. A
+// profile in mode Record confines no container, and its pod may be
+// debugged.
 func (p *policy) validateEphemeralContainers(ctx context.Context, namespace string, old, pod *pod) ([]string, error) {
 	problems := validateBinding(old, pod)
 	added := slices.DeleteFunc(slices.Clone(pod.EphemeralContainers), func(c string) bool {
 		return slices.Contains(old.EphemeralContainers, c)
 	})
-	// The annotation, not the label: it is what podlock-runtime reads
-	// when it creates the ephemeral container.
-	name, bound := pod.Annotations[ProfileAnnotation]
-	if !bound || len(added) == 0 {
+	if len(added) == 0 {
 		return problems, nil
 	}
-	if err := v1alpha1.ValidateName(name); err != nil {
-		return append(problems, fmt.Sprintf("annotation %s=%s is not a LandlockProfile name: ephemeral containers cannot be added to this pod", ProfileAnnotation, name)), nil
+	type bound struct {
+		what string // for messages
+		spec *v1alpha1.LandlockProfileSpec
 	}
-	llp, err := p.store.LandlockProfile(ctx, namespace, name)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("LandlockProfile %s/%s: %w", namespace, name, err)
-	case llp == nil:
-		return append(problems, fmt.Sprintf("the pod is bound to LandlockProfile %q, which does not exist in namespace %q: ephemeral containers cannot be added to it",
-			name, namespace)), nil
-	case llp.Spec.Records():
+	var confining []bound
+	// The annotations, not the labels: they are what podlock-runtime
+	// reads when it creates the ephemeral container.
+	for _, key := range []string{NamespaceProfileAnnotation, ProfileAnnotation} {
+		name, ok := pod.Annotations[key]
+		if !ok {
+			continue
+		}
+		what := fmt.Sprintf("LandlockProfile %q", name)
+		if key == NamespaceProfileAnnotation {
+			what += " (bound by the namespace)"
+		}
+		if err := v1alpha1.ValidateName(name); err != nil {
+			return append(problems, fmt.Sprintf("annotation %s=%s is not a LandlockProfile name: ephemeral containers cannot be added to this pod", key, name)), nil
+		}
+		llp, err := p.store.LandlockProfile(ctx, namespace, name)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("LandlockProfile %s/%s: %w", namespace, name, err)
+		case llp == nil:
+			return append(problems, fmt.Sprintf("the pod is bound to %s, which does not exist in namespace %q: ephemeral containers cannot be added to it",
+				what, namespace)), nil
+		case !llp.Spec.Records():
+			confining = append(confining, bound{what, &llp.Spec})
+		}
+	}
+	if len(confining) == 0 {
 		return problems, nil
 	}
 	for _, c := range added {
-		if !llp.Spec.Confines(c) {
-			problems = append(problems, fmt.Sprintf("ephemeral container %q is not named by LandlockProfile %q, which confines this pod: it would run unconfined next to the confined containers and could reach them through /proc; "+
-				"to allow debugging, add %q to the profile's spec.containerWide (or spec.profilesByContainer or spec.seccompByContainer) and start the debug container under that name (kubectl debug --container %s)",
-				c, name, c, c))
+		if slices.ContainsFunc(confining, func(b bound) bool { return b.spec.Confines(c) }) {
+			continue
 		}
+		if len(confining) == 1 {
+			problems = append(problems, fmt.Sprintf("ephemeral container %q is not named by %s, which confines this pod: it would run unconfined next to the confined containers and could reach them through /proc; "+
+				"to allow debugging, add %q to the profile's spec.containerWide (or spec.profilesByContainer or spec.seccompByContainer) and start the debug container under that name (kubectl debug --container %s)",
+				c, confining[0].what, c, c))
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("ephemeral container %q is named by neither %s nor %s, which confine this pod: it would run unconfined next to the confined containers and could reach them through /proc; "+
+			"to allow debugging, add %q to the spec.containerWide of either (or their spec.profilesByContainer or spec.seccompByContainer) and start the debug container under that name (kubectl debug --container %s)",
+			c, confining[0].what, confining[1].what, c, c))
 	}
 	return problems, nil
 }
@@ -388,27 +451,42 @@ func (p *policy) reserved(ctx context.Context, rc string) (bool, string, error) 
 	return false, "", nil
 }
 
-// checkLandlock checks that a pod may use a LandlockProfile: it exists, is
-// not being deleted, and so does every SeccompProfile it binds; and that a
-// profile in mode Record, which runs the pod without podlock's filters,
-// does not lift the namespace's SeccompProfile.
-func (p *policy) checkLandlock(ctx context.Context, ns namespacePolicy, name string) ([]string, error) {
+// checkLandlock checks that a pod may use a LandlockProfile, bound by the
+// pod's label or (byNamespace) by its namespace's: it exists, is not being
+// deleted, and so does every SeccompProfile it binds; and that a profile
+// in mode Record, which runs the pod without podlock's rules and filters,
+// lifts nothing the namespace binds.
+func (p *policy) checkLandlock(ctx context.Context, ns namespacePolicy, name string, byNamespace bool) ([]string, error) {
 	namespace := ns.name
 	if err := v1alpha1.ValidateName(name); err != nil {
-		return []string{fmt.Sprintf("pod label %s=%s is not a LandlockProfile name: names are DNS-1123 subdomains (lower-case alphanumerics, '-' and '.')",
-			ProfileLabel, name)}, nil
+		label := "pod label " + ProfileLabel
+		if byNamespace {
+			label = fmt.Sprintf("label %s of namespace %q", NamespaceLandlockLabel, namespace)
+		}
+		return []string{fmt.Sprintf("%s=%s is not a LandlockProfile name: names are DNS-1123 subdomains (lower-case alphanumerics, '-' and '.')",
+			label, name)}, nil
 	}
 	llp, err := p.store.LandlockProfile(ctx, namespace, name)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("LandlockProfile %s/%s: %w", namespace, name, err)
+	case llp == nil && byNamespace:
+		return []string{fmt.Sprintf("LandlockProfile %q, bound to every pod by the namespace label %s, does not exist in namespace %q",
+			name, NamespaceLandlockLabel, namespace)}, nil
 	case llp == nil:
 		return []string{fmt.Sprintf("pod label %s names LandlockProfile %q, which does not exist in namespace %q",
 			ProfileLabel, name, namespace)}, nil
 	case llp.DeletionTimestamp != nil:
 		return []string{fmt.Sprintf("LandlockProfile %q of namespace %q is being deleted: new pods cannot use it", name, namespace)}, nil
 	}
-	if llp.Spec.Records() && ns.seccompProfile != "" {
+	switch {
+	case llp.Spec.Records() && byNamespace:
+		return []string{fmt.Sprintf("LandlockProfile %q, bound to every pod by the namespace label %s, is in mode Record, which would run every pod of namespace %q unconfined: set its mode to Enforce, or record with the pod label %s in a namespace without the label %s",
+			name, NamespaceLandlockLabel, namespace, ProfileLabel, NamespaceLandlockLabel)}, nil
+	case llp.Spec.Records() && ns.landlockProfile != "":
+		return []string{fmt.Sprintf("LandlockProfile %q is in mode Record, which would run the pod without LandlockProfile %q that namespace %q binds to every pod (label %s): record in a namespace without that label",
+			name, ns.landlockProfile, namespace, NamespaceLandlockLabel)}, nil
+	case llp.Spec.Records() && ns.seccompProfile != "":
 		return []string{fmt.Sprintf("LandlockProfile %q is in mode Record, which would run the pod without SeccompProfile %q that namespace %q binds to every pod (label %s): record in a namespace without that label",
 			name, ns.seccompProfile, namespace, NamespaceSeccompLabel)}, nil
 	}

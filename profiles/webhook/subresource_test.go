@@ -132,3 +132,64 @@ func TestEphemeralContainersLookupErrorRefuses(t *testing.T) {
 		t.Errorf("allowed %v, result %+v; want a refusal with code 500", resp.Allowed, resp.Result)
 	}
 }
+
+// nsBoundPod is a stored pod of namespace "locked" bound to the
+// namespace's LandlockProfile nsProfile and, unless empty, to its own
+// profile, with the given ephemeral containers, as JSON.
+func nsBoundPod(nsProfile, profile string, ephemeral ...string) string {
+	var pod map[string]any
+	if err := json.Unmarshal([]byte(boundPod(profile, ephemeral...)), &pod); err != nil {
+		panic(err)
+	}
+	meta := pod["metadata"].(map[string]any)
+	annotations, _ := meta["annotations"].(map[string]any)
+	if annotations == nil {
+		annotations = map[string]any{}
+	}
+	annotations[NamespaceProfileAnnotation] = nsProfile
+	meta["annotations"] = annotations
+	data, err := json.Marshal(pod)
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
+
+// kubectl debug in a pod bound to its namespace's LandlockProfile: a
+// profile with a "*" entry confines every container, debug containers
+// included, which may then be added; without one, a debug container must
+// be named by the namespace's profile or the pod's.
+func TestEphemeralContainersUnderNamespaceProfile(t *testing.T) {
+	store := testStore()
+	store.Landlock["locked/named"] = &crd.LandlockProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "locked", Name: "named"},
+		Spec: v1alpha1.LandlockProfileSpec{ContainerWide: map[string]v1alpha1.AccessRules{"app": {}, "ns-debug": {}}}}
+	const neither = `ephemeral container "debugger" is named by neither LandlockProfile "named" (bound by the namespace) nor LandlockProfile "web", which confine this pod: ` +
+		`it would run unconfined next to the confined containers and could reach them through /proc; ` +
+		`to allow debugging, add "debugger" to the spec.containerWide of either (or their spec.profilesByContainer or spec.seccompByContainer) and start the debug container under that name (kubectl debug --container debugger)`
+	for _, c := range []struct {
+		name, old, new, want string
+	}{
+		{name: "the namespace's profile confines every container", old: nsBoundPod("base", ""), new: nsBoundPod("base", "", "debugger")},
+		{name: "the namespace's profile confines every container, the pod's names none", old: nsBoundPod("base", "web"), new: nsBoundPod("base", "web", "debugger")},
+		{name: "the namespace's profile names it", old: nsBoundPod("named", "web"), new: nsBoundPod("named", "web", "ns-debug")},
+		{name: "the pod's profile names it", old: nsBoundPod("named", "web"), new: nsBoundPod("named", "web", "app")},
+		{name: "the namespace's profile alone does not name it", old: nsBoundPod("named", ""), new: nsBoundPod("named", "", "debugger"),
+			want: `ephemeral container "debugger" is not named by LandlockProfile "named" (bound by the namespace), which confines this pod: it would run unconfined next to the confined containers and could reach them through /proc; ` +
+				`to allow debugging, add "debugger" to the profile's spec.containerWide (or spec.profilesByContainer or spec.seccompByContainer) and start the debug container under that name (kubectl debug --container debugger)`},
+		{name: "neither profile names it", old: nsBoundPod("named", "web"), new: nsBoundPod("named", "web", "debugger"), want: neither},
+		{name: "the namespace's profile is gone", old: nsBoundPod("vanished", ""), new: nsBoundPod("vanished", "", "debugger"),
+			want: `the pod is bound to LandlockProfile "vanished" (bound by the namespace), which does not exist in namespace "locked": ephemeral containers cannot be added to it`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newHooks(t, Config{}, store)
+			resp := post(t, w, PathValidatePods, subresourceReview(t, "ephemeralcontainers", "locked", c.new, c.old))
+			got := ""
+			if !resp.Allowed {
+				got = resp.Result.Message
+			}
+			if got != c.want {
+				t.Errorf("refusal:\n got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}

@@ -2,12 +2,12 @@
 // and for the pod templates of workloads:
 //
 //   - PathMutatePods binds labelled pods to their LandlockProfile (runtime
-//     class and annotation), applies the namespace's seccomp policy and the
-//     runtime-class policy, on CREATE only;
+//     class and annotation), applies the namespace's LandlockProfile and
+//     seccomp policy and the runtime-class policy, on CREATE only;
 //   - PathValidatePods checks a pod as it will be stored (CREATE), keeps
 //     its binding fixed (UPDATE of the pod and of its status), and admits
 //     ephemeral containers (UPDATE of its ephemeralcontainers) only when
-//     its profile names them;
+//     a profile of the pod names them;
 //   - PathValidateWorkloads refuses, at apply time, a Deployment,
 //     StatefulSet, DaemonSet, ReplicaSet, Job or CronJob whose pods would be
 //     refused.

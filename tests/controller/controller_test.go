@@ -115,7 +115,7 @@ func TestController(t *testing.T) {
 			{"other runtime class", labels("podlock.kubewarden.io/profile", "demo"), nil, map[string]any{"runtimeClassName": "containerd-kata"},
 				`pod has label podlock.kubewarden.io/profile=demo, which needs runtimeClassName "podlock", but the pod asks for runtimeClassName "containerd-kata": remove spec.runtimeClassName or set it to "podlock"`},
 			{"unknown podlock annotation", nil, labels("podlock.kubewarden.io/unconfined", "true"), nil,
-				`annotation podlock.kubewarden.io/unconfined is not one podlock sets: podlock reads only podlock.kubewarden.io/profile, set from the pod label of that name, and podlock.kubewarden.io/seccomp, set from the namespace label podlock.kubewarden.io/seccomp-profile`},
+				`annotation podlock.kubewarden.io/unconfined is not one podlock sets: podlock reads only podlock.kubewarden.io/profile, set from the pod label of that name, podlock.kubewarden.io/seccomp, set from the namespace label podlock.kubewarden.io/seccomp-profile, and podlock.kubewarden.io/namespace-profile, set from the namespace label podlock.kubewarden.io/landlock-profile`},
 			{"podlock's container annotation", labels("podlock.kubewarden.io/profile", "demo"), labels("podlock.kubewarden.io/container", "other"), nil,
 				`annotation podlock.kubewarden.io/container names a container for podlock-runtime outside Kubernetes (podman, ctr); in a pod, the container runtime names every container: remove it`},
 			{"missing profile", labels("podlock.kubewarden.io/profile", "nope"), nil, nil,
@@ -343,6 +343,85 @@ func TestController(t *testing.T) {
 		}
 	})
 
+	// A namespace's LandlockProfile binds every new pod of the namespace,
+	// which gets podlock's runtime class and the annotation the runtime
+	// reads; the profile and what it binds must exist, learning mode is
+	// refused under it, and its pods keep it in use, by the annotation
+	// they were created with.
+	t.Run("a namespace binds a LandlockProfile to its pods", func(t *testing.T) {
+		e := e.sub(t)
+		const ns = "ll-bound"
+		e.namespace(ns, labels("podlock.kubewarden.io/landlock-profile", "base"))
+		got := e.refused(http.MethodPost, podsPath(ns), podJSON("p", nil, nil, nil))
+		if want := webhookPods + `LandlockProfile "base", bound to every pod by the namespace label podlock.kubewarden.io/landlock-profile, does not exist in namespace "ll-bound"`; got != want {
+			t.Errorf("\n got %s\nwant %s", got, want)
+		}
+		e.createProfile(ns, "landlockprofiles", `{"apiVersion":"podlock.kubewarden.io/v1alpha1","kind":"LandlockProfile","metadata":{"name":"base"},
+			"spec":{"containerWide":{"*":{"readOnly":["/etc"]}},"seccompByContainer":{"app":"ns-filter"}}}`)
+		got = e.refused(http.MethodPost, podsPath(ns), podJSON("p", nil, nil, nil))
+		if want := webhookPods + `SeccompProfile "ns-filter", bound to container "app" by LandlockProfile "base", does not exist in namespace "ll-bound"`; got != want {
+			t.Errorf("\n got %s\nwant %s", got, want)
+		}
+		e.createProfile(ns, "seccompprofiles", seccompProfile("ns-filter", ""))
+		e.createProfile(ns, "landlockprofiles", landlockProfile("web", ""))
+		e.createProfile(ns, "landlockprofiles", `{"apiVersion":"podlock.kubewarden.io/v1alpha1","kind":"LandlockProfile","metadata":{"name":"learn"},"spec":{"mode":"Record"}}`)
+
+		// The pod's own forged annotation is replaced.
+		p := e.createPod(ns, podJSON("p", nil, labels("podlock.kubewarden.io/namespace-profile", "loose"), nil))
+		if want := labels("podlock.kubewarden.io/namespace-profile", "base"); p.Spec.RuntimeClassName != "podlock" || fmt.Sprint(p.Metadata.Annotations) != fmt.Sprint(want) {
+			t.Errorf("unlabelled pod: runtimeClassName %q, annotations %v; want podlock and %v", p.Spec.RuntimeClassName, p.Metadata.Annotations, want)
+		}
+		p = e.createPod(ns, podJSON("q", labels("podlock.kubewarden.io/profile", "web"), nil, nil))
+		if want := labels("podlock.kubewarden.io/namespace-profile", "base", "podlock.kubewarden.io/profile", "web"); p.Spec.RuntimeClassName != "podlock" || fmt.Sprint(p.Metadata.Annotations) != fmt.Sprint(want) {
+			t.Errorf("labelled pod: runtimeClassName %q, annotations %v; want podlock and %v", p.Spec.RuntimeClassName, p.Metadata.Annotations, want)
+		}
+		got = e.refused(http.MethodPost, podsPath(ns), podJSON("r", labels("podlock.kubewarden.io/profile", "learn"), nil, nil))
+		if want := webhookPods + `LandlockProfile "learn" is in mode Record, which would run the pod without LandlockProfile "base" that namespace "ll-bound" binds to every pod (label podlock.kubewarden.io/landlock-profile): record in a namespace without that label`; got != want {
+			t.Errorf("\n got %s\nwant %s", got, want)
+		}
+		got = e.refused(http.MethodPatch, podsPath(ns)+"/p", `{"metadata":{"annotations":{"podlock.kubewarden.io/namespace-profile":null}}}`)
+		if want := webhookPods + `annotation podlock.kubewarden.io/namespace-profile cannot be added, changed or removed on an existing pod (was "base", now none): delete the pod and create it again`; got != want {
+			t.Errorf("\n got %s\nwant %s", got, want)
+		}
+
+		inUse := func(res, name string, n int, deleting bool) {
+			t.Helper()
+			e.waitFor(fmt.Sprintf("%s %s in use by %d pods", res, name, n), 30*time.Second, func() (bool, string) {
+				p := e.getProfile(ns, res, name)
+				if p == nil {
+					return false, "gone"
+				}
+				return p.Status.PodsInUse == n && (len(p.Metadata.Finalizers) == 1) == (n > 0) && (p.Metadata.DeletionTimestamp != nil) == deleting, fmt.Sprint(p)
+			})
+		}
+		inUse("landlockprofiles", "base", 2, false)
+		inUse("seccompprofiles", "ns-filter", 2, false)
+		inUse("landlockprofiles", "web", 1, false)
+
+		// Relabelling the namespace binds its new pods only: the pods
+		// created before keep the profile they started with in use.
+		if status, body := e.do(http.MethodPatch, "/api/v1/namespaces/"+ns, `{"metadata":{"labels":{"podlock.kubewarden.io/landlock-profile":"web"}}}`); status != http.StatusOK {
+			t.Fatalf("relabelling the namespace: %d %s", status, body)
+		}
+		e.waitFor("new pods to get the namespace's new profile", 10*time.Second, func() (bool, string) {
+			_, body := e.do(http.MethodPost, podsPath(ns)+"?dryRun=All", podJSON("later", nil, nil, nil))
+			var p pod
+			json.Unmarshal(body, &p)
+			return p.Metadata.Annotations["podlock.kubewarden.io/namespace-profile"] == "web", string(body)
+		})
+		if status, body := e.do(http.MethodDelete, profilesPath(ns, "landlockprofiles")+"/base", nil); status != http.StatusOK {
+			t.Fatalf("deleting base: %d %s", status, body)
+		}
+		inUse("landlockprofiles", "base", 2, true)
+		e.deletePod(ns, "p")
+		e.deletePod(ns, "q")
+		e.waitFor("base to be gone with its last pod", 30*time.Second, func() (bool, string) {
+			p := e.getProfile(ns, "landlockprofiles", "base")
+			return p == nil, fmt.Sprint(p)
+		})
+		inUse("seccompprofiles", "ns-filter", 0, false)
+	})
+
 	t.Run("profiles in use are kept until their last pod is gone", func(t *testing.T) {
 		e := e.sub(t)
 		e.namespace("fin", nil)
@@ -457,6 +536,8 @@ func TestController(t *testing.T) {
 				"annotation podlock.kubewarden.io/profile cannot be added, changed or removed on an existing pod: delete the pod and create it again"},
 			{`{"metadata":{"annotations":{"podlock.kubewarden.io/seccomp":"audit"}}}`,
 				"annotation podlock.kubewarden.io/seccomp cannot be added, changed or removed on an existing pod: delete the pod and create it again"},
+			{`{"metadata":{"annotations":{"podlock.kubewarden.io/namespace-profile":"demo"}}}`,
+				"annotation podlock.kubewarden.io/namespace-profile cannot be added, changed or removed on an existing pod: delete the pod and create it again"},
 		} {
 			// The policy takes effect once the API server has loaded it.
 			e.waitFor("the policy to refuse "+c.patch, 30*time.Second, func() (bool, string) {

@@ -229,6 +229,8 @@ func TestCRDValidation(t *testing.T) {
   containerWide:
     sidecar-1:
       readWriteExec: [/]
+    "*":                                  # every container not named otherwise
+      readOnly: [/etc]
   seccompByContainer:
     app: runtime-default
     sidecar-1: my.profile
@@ -340,6 +342,10 @@ func TestCRDValidation(t *testing.T) {
   containerWide:
     My_App:
       readOnly: [/etc]`), []string{`spec.containerWide`, `container names must be DNS-1123 labels`, `not: My_App`}},
+		{"every other container outside containerWide", landlock(`
+  profilesByContainer:
+    "*":
+      /bin/sh: {}`), []string{`spec.profilesByContainer`, `container names must be DNS-1123 labels`, `not: *`}},
 		{"bad container name in seccompByContainer", landlock(`
   seccompByContainer:
     -app: runtime-default`), []string{`spec.seccompByContainer`, `container names must be DNS-1123 labels`}},

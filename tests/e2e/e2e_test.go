@@ -34,6 +34,10 @@ import (
 // pod_annotations into config.json; labels never reach it).
 const profileKey = "podlock.kubewarden.io/profile"
 
+// namespaceProfileKey is the annotation the webhook sets on every pod of
+// a namespace labelled podlock.kubewarden.io/landlock-profile.
+const namespaceProfileKey = "podlock.kubewarden.io/namespace-profile"
+
 // controllerConfig is podlock-controller's policy in the tests: the
 // shipped default.
 const controllerConfig = "runtimeClassName: podlock\n"

@@ -198,6 +198,10 @@ func TestPodlock(t *testing.T) {
 		testEphemeralContainers(t, c, hostname)
 	})
 
+	t.Run("a namespace's LandlockProfile confines its pods, whatever their own profile", func(t *testing.T) {
+		testNamespaceProfile(t, c, hostname)
+	})
+
 	// Last: it stops the apiserver.
 	t.Run("learning mode: record, apply, run again with no denial, deny one more path", func(t *testing.T) {
 		testRecord(t, c)

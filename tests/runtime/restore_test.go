@@ -31,6 +31,10 @@ func TestRestore(t *testing.T) {
 			b.Annotate("default", "app", "")
 			b.Spec.Annotations["podlock.kubewarden.io/seccomp"] = "runtime-default"
 		}, `container "app" of pod default/test-pod asks for SeccompProfile "runtime-default" (annotation podlock.kubewarden.io/seccomp)` + refusal},
+		{"namespace's LandlockProfile", func(b *testenv.Bundle) {
+			b.Annotate("default", "app", "")
+			b.Spec.Annotations["podlock.kubewarden.io/namespace-profile"] = "demo"
+		}, `container "app" of pod default/test-pod asks for LandlockProfile "demo" (annotation podlock.kubewarden.io/namespace-profile)` + refusal},
 		{"not annotated", func(b *testenv.Bundle) {}, ""},
 		{"kubernetes container without profile", func(b *testenv.Bundle) { b.Annotate("default", "app", "") }, ""},
 		{"sandbox", func(b *testenv.Bundle) {
