@@ -25,7 +25,7 @@ GOFLAGS  += -trimpath
 # Kubernetes.
 DEB_PACKAGES := runc crun busybox-static libseccomp-dev jq podman
 
-# podlock-runtime runs for every runc command containerd issues: link it
+# podlock-runtime-confine runs for every confined create and exec: link it
 # statically (no dynamic loader at each start) and leave out urfave/cli's
 # man-page generator, whose package initialisation alone costs 0.5 ms.
 RUNTIME_TAGS    := urfave_cli_no_docs
@@ -44,12 +44,18 @@ export GOFLAGS
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller $(BIN)/podlock-convert
+build: $(BIN)/podlock-runtime $(BIN)/podlock-runtime-confine $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller $(BIN)/podlock-convert
 
+# podlock-runtime, the front containerd executes for every runc command:
+# static, no cgo, only what the choice between runc and
+# podlock-runtime-confine needs (runtime/front).
 $(BIN)/podlock-runtime: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-runtime
+
+$(BIN)/podlock-runtime-confine: FORCE
 	CGO_ENABLED=1 $(GO) build -tags '$(RUNTIME_TAGS)' \
 		-ldflags '-s -w $(VERSION_LDFLAGS) -linkmode external -extldflags "-static"' \
-		-o $@ ./cmd/podlock-runtime
+		-o $@ ./cmd/podlock-runtime-confine
 
 # The helper runs inside arbitrary images: static, no cgo.
 $(BIN)/podlock-helper: FORCE

@@ -6,6 +6,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,7 +17,9 @@ import (
 
 // Runtime handles one invocation.
 type Runtime struct {
-	args   Args
+	args Args
+	// real is the real runtime's path.
+	real   string
 	log    *slog.Logger
 	config *Config
 	source profiles.Source
@@ -26,11 +29,20 @@ type Runtime struct {
 // exit code. On success it does not return: it executes the real runtime.
 func Main(argv []string) int {
 	args := ParseArgs(argv)
+	if args.Verb() == podlockCommand {
+		// podlock's help and version: `podlock-runtime podlock --help`.
+		return runCLI(append([]string{argv[0]}, args.Argv()[args.VerbIndex()+1:]...))
+	}
 	if isPodlockCommand(args) {
 		return runCLI(argv)
 	}
 	log := newLogger(args)
-	if err := run(args, log); err != nil {
+	err := run(args, log)
+	var status exitStatus
+	switch {
+	case errors.As(err, &status):
+		return int(status)
+	case err != nil:
 		log.Error(err.Error())
 		return 1
 	}
@@ -47,7 +59,10 @@ func run(args Args, log *slog.Logger) error {
 		return err
 	}
 	argv := args.Argv()
-	r := &Runtime{args: args, log: log, config: cfg}
+	r := &Runtime{args: args, real: real, log: log, config: cfg}
+	if args.AsksHelp() {
+		return execRuntime(real, argv)
+	}
 	switch args.Verb() {
 	case "create", "run":
 		if err := r.prepareCreate(context.Background()); err != nil {
@@ -61,18 +76,18 @@ func run(args Args, log *slog.Logger) error {
 		if err := r.checkRestore(); err != nil {
 			return err
 		}
-	case "":
-		printVersion() // only --version gets here; the runtime adds its own
+	case "delete":
+		return r.delete()
 	}
 	return execRuntime(real, argv)
 }
 
 // execRuntime replaces this process with the real runtime: no process is
 // left behind, and the runtime's exit status, signals and stdio are the
-// caller's directly.
+// caller's directly. argv[0] stays the name podlock-runtime was invoked
+// by, which runc and crun print in their help and messages.
 func execRuntime(real string, argv []string) error {
-	args := append([]string{real}, argv[1:]...)
-	err := syscall.Exec(real, args, os.Environ())
+	err := syscall.Exec(real, argv, os.Environ())
 	return fmt.Errorf("executing the real runtime %s: %w", real, err)
 }
 

@@ -175,7 +175,7 @@ func (a *agent) ready() bool {
 	if landlock.KernelABI() < landlock.MinABI {
 		return false
 	}
-	for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
+	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"} {
 		if fi, err := os.Stat(filepath.Join(a.binaries, name)); err != nil || fi.Mode()&0o111 == 0 {
 			return false
 		}

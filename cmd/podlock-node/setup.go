@@ -25,10 +25,10 @@ const inClusterCA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 
 var setupCommand = &cli.Command{
 	Name:  "setup",
-	Usage: "copy podlock-runtime, podlock-helper and podlock-interpose onto the host and write podlock-runtime's configuration",
+	Usage: "copy podlock-runtime, podlock-runtime-confine, podlock-helper and podlock-interpose onto the host and write podlock-runtime's configuration",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "host-root", Value: "/host", Usage: "`DIR` where the host's root filesystem is mounted"},
-		&cli.StringFlag{Name: "bin-dir", Value: "/usr/local/bin", Usage: "host `DIR` for podlock-runtime, podlock-helper and podlock-interpose"},
+		&cli.StringFlag{Name: "bin-dir", Value: "/usr/local/bin", Usage: "host `DIR` for podlock-runtime, podlock-runtime-confine, podlock-helper and podlock-interpose"},
 		&cli.StringFlag{Name: "source-dir", Usage: "`DIR` holding the binaries to copy (default: the directory of podlock-node)"},
 		&cli.StringFlag{Name: "config-dir", Value: "/etc/podlock", Usage: "host `DIR` for config.yaml, kubeconfig and the token"},
 		&cli.StringFlag{Name: "cache-dir", Value: "/var/lib/podlock/cache", Usage: "host `DIR` for podlock-runtime's copies of profiles"},
@@ -81,7 +81,7 @@ func (s setup) run() error {
 	if err := os.MkdirAll(s.host(s.binDir), 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
+	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"} {
 		if err := installBinary(filepath.Join(s.sourceDir, name), s.host(filepath.Join(s.binDir, name))); err != nil {
 			return fmt.Errorf("installing %s: %w", name, err)
 		}
@@ -126,7 +126,7 @@ func (s setup) run() error {
 			return err
 		}
 	}
-	fmt.Printf("installed podlock-runtime, podlock-helper and podlock-interpose in %s, configuration in %s\n", s.binDir, s.configDir)
+	fmt.Printf("installed podlock-runtime, podlock-runtime-confine, podlock-helper and podlock-interpose in %s, configuration in %s\n", s.binDir, s.configDir)
 	return nil
 }
 
