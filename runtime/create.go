@@ -70,6 +70,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	}
 	// The source is built only here: containers without a profile must
 	// not pay for reading a kubeconfig or setting up TLS.
+	r.steps.mark("bundle")
 	if r.source, err = r.config.ProfileSource(r.log); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
@@ -105,6 +106,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err := checkPodlockDir(b.Rootfs(), mounts); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
+	r.steps.mark("lookup")
 	c, err := r.compile(b, id, nsSpec, spec)
 	if err != nil {
 		return fmt.Errorf("%s, %w", id, err)
@@ -117,12 +119,16 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		Profile:          id.Profile,
 		NamespaceProfile: id.NamespaceProfile,
 	}
+	r.steps.mark("compile")
 	if err := r.addSeccomp(ctx, id, c, seccomps); err != nil {
 		return err
 	}
+	r.steps.mark("seccomp")
 	if err := r.install(b, c); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
+	r.steps.mark("rewrite")
+	r.log.Debug("create steps", r.steps.attrs...)
 	r.log.Debug("container confined", "profile", id.Profile, "namespaceProfile", id.NamespaceProfile, "container", id.Container,
 		"binaries", len(c.Policy.Binaries), "containerWide", len(c.Policy.Container), "seccomp", c.owner.Seccomp, "namespaceSeccomp", c.owner.NamespaceSeccomp)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/kubewarden/podlock/profiles"
 )
@@ -23,6 +24,20 @@ type Runtime struct {
 	log    *slog.Logger
 	config *Config
 	source profiles.Source
+	steps  steps
+}
+
+// steps times the phases of a confined create, which --debug logs for
+// make bench (CreateSteps): where each millisecond goes.
+type steps struct {
+	last  time.Time
+	attrs []any
+}
+
+func (s *steps) mark(name string) {
+	now := time.Now()
+	s.attrs = append(s.attrs, name+"Ms", float64(now.Sub(s.last).Microseconds())/1000)
+	s.last = now
 }
 
 // Main runs podlock-runtime with the given command line and returns the
@@ -50,6 +65,7 @@ func Main(argv []string) int {
 }
 
 func run(args Args, log *slog.Logger) error {
+	start := time.Now()
 	cfg, err := LoadConfig()
 	if err != nil {
 		return err
@@ -59,7 +75,7 @@ func run(args Args, log *slog.Logger) error {
 		return err
 	}
 	argv := args.Argv()
-	r := &Runtime{args: args, real: real, log: log, config: cfg}
+	r := &Runtime{args: args, real: real, log: log, config: cfg, steps: steps{last: start}}
 	if args.AsksHelp() {
 		return execRuntime(real, argv)
 	}
