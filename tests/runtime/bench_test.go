@@ -51,7 +51,7 @@ func report(b *testing.B, title string, vs []variantSamples) {
 // ten lines of its log).
 func show(b *testing.B, table string) {
 	if b.N > 1 {
-		fmt.Print(table)
+		fmt.Print("\n" + table)
 	}
 }
 
