@@ -78,21 +78,26 @@ func passThrough(args runcargs.Args) bool {
 	if args.AsksHelp() {
 		return true
 	}
-	switch verb {
-	case "create", "run", "restore":
+	if verb == "restore" {
 		return false
 	}
 	return true
 }
 
-// needsConfine asks the container index whether an exec or delete
-// concerns a container podlock confines: an exec into one confined as a
-// whole must start its process through the helper, and a delete removes
-// the container's entry. A container without an entry under this runtime
-// and root is not podlock's.
+// needsConfine tells whether a command concerns a container podlock
+// confines. A create or run does when its config.json asks for a profile
+// (or cannot be read: podlock-runtime-confine says why). An exec or
+// delete does when the container index has the container: an exec into
+// one confined as a whole must start its process through the helper, and
+// a delete removes the container's entry. A container without an entry
+// under this runtime and root is not podlock's.
 func needsConfine(args runcargs.Args, cfg *config, real string) bool {
 	verb := args.Verb()
-	if verb != "exec" && verb != "delete" {
+	switch verb {
+	case "create", "run":
+		return asksConfinement(args)
+	case "exec", "delete":
+	default:
 		return false
 	}
 	pos := args.Positional()

@@ -118,8 +118,10 @@ func TestExecFromIndex(t *testing.T) {
 	}
 }
 
-// Without podlock-runtime-confine no container is created: the create
-// fails with an error in runc's JSON log that says what to install where.
+// Without podlock-runtime-confine no container that asks for a profile is
+// created: the create fails with an error in runc's JSON log that says
+// what to install where. A container that asks for none is runc's alone,
+// and starts.
 func TestConfineMissing(t *testing.T) {
 	e, confine := frontEnv(t)
 	e.profile("demo", testenv.QuickstartProfile)
@@ -137,5 +139,11 @@ func TestConfineMissing(t *testing.T) {
 	}
 	if st := e.rt.Command("state", "noconfine"); st.Err == nil {
 		t.Errorf("the container exists: %s", st.Stdout)
+	}
+
+	plain := testenv.NewBundle(t, "echo", "plain")
+	plain.Write(t)
+	if res := e.rt.Run(plain, "plain"); res.Err != nil || res.Stdout != "plain\n" {
+		t.Errorf("run of a container without profile, without podlock-runtime-confine: %v %q %q", res.Err, res.Stdout, res.Stderr)
 	}
 }
