@@ -12,7 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kubewarden/podlock/landlock"
-	"github.com/kubewarden/podlock/runtime/bundle"
+	"github.com/kubewarden/podlock/runtime/execwrap"
 	"github.com/kubewarden/podlock/runtime/index"
 	"github.com/kubewarden/podlock/runtime/index/lookup"
 )
@@ -32,17 +32,10 @@ func (r *Runtime) prepareExec(real string) ([]string, error) {
 	if err != nil || !wraps {
 		return argv, err
 	}
-	if file, ok := r.args.VerbFlag("process", "p"); ok {
-		if err := wrapProcessFile(file); err != nil {
-			return nil, fmt.Errorf("exec into confined container %s: %w", id, err)
-		}
-		return argv, nil
+	if argv, err = execwrap.Argv(r.args); err != nil {
+		return nil, fmt.Errorf("exec into confined container %s: %w", id, err)
 	}
-	if len(pos) < 2 {
-		return argv, nil
-	}
-	cmd := append([]string{landlock.HelperPath}, pos[1:]...)
-	return ParseArgs(r.args.WithExecCommand(cmd)).WithVerbFlag("--no-new-privs"), nil
+	return argv, nil
 }
 
 // execWraps tells whether an exec into container id must start its
@@ -109,15 +102,6 @@ func (r *Runtime) delete() error {
 type exitStatus int
 
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
-// wrapProcessFile rewrites the process of `runc exec --process FILE`, which
-// runc reads instead of config.json's process.
-func wrapProcessFile(file string) error {
-	return bundle.EditProcessFile(file, func(p bundle.ProcessEditor) error {
-		p.SetNoNewPrivileges()
-		return p.PrependArgs(landlock.HelperPath)
-	})
-}
 
 // bundleOf asks the real runtime where the container's bundle is: runc and
 // crun both report it in `state`, and it is the one place that says

@@ -274,32 +274,6 @@ func (e ProcessEditor) SetNoNewPrivileges() {
 	e.p["noNewPrivileges"] = true
 }
 
-// EditProcessFile changes the OCI process of a file, the way EditProcess
-// changes config.json's: for the --process file of `runc exec`.
-func EditProcessFile(file string, edit func(ProcessEditor) error) error {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("reading process file: %w", err)
-	}
-	fi, err := os.Stat(file)
-	if err != nil {
-		return fmt.Errorf("reading process file: %w", err)
-	}
-	p, err := decodeObject(raw)
-	if err != nil {
-		return fmt.Errorf("parsing process file %s: %w", file, err)
-	}
-	if err := edit(ProcessEditor{p}); err != nil {
-		return fmt.Errorf("process file %s: %w", file, err)
-	}
-	data, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encoding process file %s: %w", file, err)
-	}
-	// A process file lives as long as one exec: atomic, not flushed.
-	return atomicfile.WriteVolatile(file, data, fi.Mode().Perm())
-}
-
 // decodeObject decodes a JSON object keeping numbers as their text.
 func decodeObject(data []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))

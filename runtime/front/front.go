@@ -3,8 +3,9 @@
 // verb on the command line and hands the command over without parsing it:
 // to the real runtime (runc or crun) for everything podlock has no
 // business in, and to podlock-runtime-confine, installed next to it, for
-// the commands that confine (create, run, exec into a confined container)
-// and podlock's own commands.
+// the commands that confine (create, run, delete of a confined container)
+// and podlock's own commands. An exec into a container confined as a whole
+// it rewrites itself, so that the process starts through the helper.
 //
 // The front is on the path of every start, state, kill, delete and exec
 // probe, so it links only what that decision needs: no YAML, regular
@@ -24,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubewarden/podlock/runtime/execwrap"
 	"github.com/kubewarden/podlock/runtime/index/lookup"
 	"github.com/kubewarden/podlock/runtime/runcargs"
 )
@@ -59,11 +61,31 @@ func Main(argv []string) int {
 	if err != nil {
 		return fail(args, execv(confine, argv))
 	}
-	if needsConfine(args, cfg, real) {
+	switch needsConfine(args, cfg, real) {
+	case confined:
 		return fail(args, execv(confine, argv))
+	case wrapExec:
+		wrapped, err := execwrap.Argv(args)
+		if err != nil {
+			return fail(args, fmt.Errorf("exec into confined container %s: %w", args.Positional()[0], err))
+		}
+		return fail(args, execv(real, wrapped))
 	}
 	return fail(args, execv(real, argv))
 }
+
+// What a command needs of podlock.
+type need int
+
+const (
+	// passed: nothing; the real runtime's alone.
+	passed need = iota
+	// confined: podlock-runtime-confine.
+	confined
+	// wrapExec: an exec whose process the front starts through the
+	// helper.
+	wrapExec
+)
 
 // passThrough tells the commands that may go straight to the real
 // runtime, once the index has been asked about exec and delete, from
@@ -88,31 +110,38 @@ func passThrough(args runcargs.Args) bool {
 // confines. A create or run does when its config.json asks for a profile
 // (or cannot be read: podlock-runtime-confine says why). An exec or
 // delete does when the container index has the container: an exec into
-// one confined as a whole must start its process through the helper, and
-// a delete removes the container's entry. A container without an entry
-// under this runtime and root is not podlock's.
-func needsConfine(args runcargs.Args, cfg *config, real string) bool {
+// one confined as a whole starts its process through the helper, which
+// the front arranges itself, and a delete removes the container's entry.
+// A container without an entry under this runtime and root is not
+// podlock's; one with an entry under another key only, or an index that
+// cannot be read, is left to podlock-runtime-confine.
+func needsConfine(args runcargs.Args, cfg *config, real string) need {
 	verb := args.Verb()
 	switch verb {
 	case "create", "run":
-		return asksConfinement(args)
+		if asksConfinement(args) {
+			return confined
+		}
+		return passed
 	case "exec", "delete":
 	default:
-		return false
+		return passed
 	}
 	pos := args.Positional()
 	if len(pos) == 0 {
-		return false // the runtime's usage error
+		return passed // the runtime's usage error
 	}
 	root, _ := args.Global("root")
 	found, err := lookup.Find(cfg.indexDir, pos[0], lookup.Key(real, root))
-	if err != nil {
-		return true
+	switch {
+	case err != nil || found.Elsewhere:
+		return confined
+	case verb == "delete" && found.Indexed:
+		return confined
+	case verb == "exec" && found.ExecHelper:
+		return wrapExec
 	}
-	if verb == "delete" {
-		return found.Indexed
-	}
-	return found.ExecHelper || found.Elsewhere
+	return passed
 }
 
 // confinePath is podlock-runtime-confine next to this binary.

@@ -33,22 +33,26 @@ func frontEnv(t *testing.T) (*env, string) {
 	return e, filepath.Join(dir, "podlock-runtime-confine")
 }
 
-// hide renames file away until the end of the test (or restore).
-func hide(t *testing.T, file string) (restore func()) {
+// hide renames file away; restoreConfine puts it back.
+func hide(t *testing.T, file string) {
 	t.Helper()
 	if err := os.Rename(file, file+".away"); err != nil {
 		t.Fatal(err)
 	}
-	restore = func() { _ = os.Rename(file+".away", file) }
-	t.Cleanup(restore)
-	return restore
 }
 
-// The container index decides every exec without another runtime process:
-// an exec into a container confined as a whole goes through
-// podlock-runtime-confine, which starts it through the helper; an exec
-// into any other container is runc's alone, which the test proves by
-// taking podlock-runtime-confine away. A delete removes the entry.
+func restoreConfine(t *testing.T, file string) {
+	t.Helper()
+	if err := os.Rename(file+".away", file); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The container index decides every exec without another podlock process
+// or a runc state call: the front starts an exec into a container
+// confined as a whole through the helper itself, and hands any other to
+// runc, which the test proves by taking podlock-runtime-confine away. A
+// delete removes the entry.
 func TestExecFromIndex(t *testing.T) {
 	e, confine := frontEnv(t)
 	e.profile("wide", wideProfile)
@@ -80,7 +84,9 @@ func TestExecFromIndex(t *testing.T) {
 		}
 	}
 
-	restore := hide(t, confine)
+	// Without podlock-runtime-confine: the front decides every exec, and
+	// starts the one into wide through the helper itself.
+	hide(t, confine)
 	for _, id := range []string{"plain", "perbinary"} {
 		res := e.rt.Command("exec", id, "cat", "/etc/group")
 		if res.Err != nil || !strings.HasPrefix(res.Stdout, "root:") {
@@ -88,15 +94,21 @@ func TestExecFromIndex(t *testing.T) {
 		}
 	}
 	res := e.rt.Command("exec", "wide", "cat", "/etc/group")
-	if res.Err == nil || !strings.Contains(res.Stderr, "podlock-runtime-confine is missing") {
-		t.Errorf("exec into wide without podlock-runtime-confine: %v %q %q; want it refused", res.Err, res.Stdout, res.Stderr)
-	}
-	restore()
-
-	res = e.rt.Command("exec", "wide", "cat", "/etc/group")
 	if res.Err == nil || !strings.Contains(res.Stderr, "Permission denied") {
 		t.Errorf("exec into wide: %v %q %q; want /etc/group denied", res.Err, res.Stdout, res.Stderr)
 	}
+	proc := writeProcess(t, `{"args":["cat","/etc/group"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}`)
+	res = e.rt.Command("exec", "--process", proc, "wide")
+	if res.Err == nil || !strings.Contains(res.Stderr, "Permission denied") {
+		t.Errorf("exec --process into wide: %v %q %q; want /etc/group denied", res.Err, res.Stdout, res.Stderr)
+	}
+
+	// A delete of a confined container removes its entry, which takes
+	// podlock-runtime-confine.
+	if res := e.rt.Command("delete", "--force", "perbinary"); res.Err == nil || !strings.Contains(res.Stderr, "podlock-runtime-confine is missing") {
+		t.Errorf("delete of perbinary without podlock-runtime-confine: %v %q", res.Err, res.Stderr)
+	}
+	restoreConfine(t, confine)
 
 	// The same ID under another root is another container, unconfined.
 	other := testenv.NewRuntime(t, e.rt.Binary, e.rt.Env...)
