@@ -111,7 +111,9 @@ func passThrough(args runcargs.Args) bool {
 // (or cannot be read: podlock-runtime-confine says why). An exec or
 // delete does when the container index has the container: an exec into
 // one confined as a whole starts its process through the helper, which
-// the front arranges itself, and a delete removes the container's entry.
+// the front arranges itself, and the delete of such a container removes
+// its entry, so that a later container of the same ID is not taken for it
+// (other entries change no exec; podlock-node collects them).
 // A container without an entry under this runtime and root is not
 // podlock's; one with an entry under another key only, or an index that
 // cannot be read, is left to podlock-runtime-confine.
@@ -136,7 +138,7 @@ func needsConfine(args runcargs.Args, cfg *config, real string) need {
 	switch {
 	case err != nil || found.Elsewhere:
 		return confined
-	case verb == "delete" && found.Indexed:
+	case verb == "delete" && found.ExecHelper:
 		return confined
 	case verb == "exec" && found.ExecHelper:
 		return wrapExec

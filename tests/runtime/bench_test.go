@@ -55,6 +55,28 @@ func show(b *testing.B, table string) {
 	}
 }
 
+// interleave runs b.N rounds of every variant, in turn, and returns each
+// one's times; run runs variant v once.
+func interleave(b *testing.B, names []string, run func(v int) testenv.Result) []variantSamples {
+	b.Helper()
+	vs := make([]variantSamples, len(names))
+	for v := range names {
+		vs[v].name = names[v]
+	}
+	b.ResetTimer()
+	for range b.N {
+		for v := range names {
+			start := time.Now()
+			if res := run(v); res.Err != nil {
+				b.Fatalf("%s: %v %s", names[v], res.Err, res.Stderr)
+			}
+			vs[v].times = append(vs[v].times, time.Since(start))
+		}
+	}
+	b.StopTimer()
+	return vs
+}
+
 // quantiles returns the median, 25th and 75th percentiles.
 func quantiles(f []float64) (med, p25, p75 float64) {
 	s := append([]float64(nil), f...)
@@ -76,18 +98,7 @@ func BenchmarkPassthrough(b *testing.B) {
 	floor := testenv.NewRuntime(b, testenv.TestProgram(b, "floor"), "FLOOR_RUNTIME="+runcPath)
 	floor.Root, e.rt.Root = runc.Root, runc.Root
 	rts := []*testenv.Runtime{runc, floor, e.rt}
-	vs := []variantSamples{{name: "runc"}, {name: "floor"}, {name: "podlock-runtime"}}
-	b.ResetTimer()
-	for range b.N {
-		for i, rt := range rts {
-			start := time.Now()
-			if res := rt.Command("list"); res.Err != nil {
-				b.Fatalf("%s list: %v %s", vs[i].name, res.Err, res.Stderr)
-			}
-			vs[i].times = append(vs[i].times, time.Since(start))
-		}
-	}
-	b.StopTimer()
+	vs := interleave(b, []string{"runc", "floor", "podlock-runtime"}, func(v int) testenv.Result { return rts[v].Command("list") })
 	report(b, "pass-through: list", vs)
 	pl, fl := median(vs[2].times), median(vs[1].times)
 	b.ReportMetric(float64(pl)/float64(fl), "podlock-vs-floor-x")
@@ -138,21 +149,11 @@ func BenchmarkLifecycle(b *testing.B) {
 		{"podlock-large", largeEnv.rt, large},
 		{"podlock-record", e.rt, recorded},
 	}
-	vs := make([]variantSamples, len(variants))
+	names := make([]string, len(variants))
 	for v := range variants {
-		vs[v].name = variants[v].name
+		names[v] = variants[v].name
 	}
-	b.ResetTimer()
-	for range b.N {
-		for v, variant := range variants {
-			start := time.Now()
-			if res := variant.rt.Run(variant.b, "bench"); res.Err != nil {
-				b.Fatalf("%s: %v %s %q", variant.name, res.Err, res.Stderr, variant.rt.LogErrors(b))
-			}
-			vs[v].times = append(vs[v].times, time.Since(start))
-		}
-	}
-	b.StopTimer()
+	vs := interleave(b, names, func(v int) testenv.Result { return variants[v].rt.Run(variants[v].b, "bench") })
 	report(b, "lifecycle: run + delete", vs)
 }
 
@@ -182,21 +183,11 @@ func BenchmarkExec(b *testing.B) {
 		name, id string
 		rt       *testenv.Runtime
 	}{{"runc", "plain", runc}, {"podlock-unconfined", "unconfined", e.rt}, {"podlock-container-wide", "wide", e.rt}}
-	vs := make([]variantSamples, len(variants))
+	names := make([]string, len(variants))
 	for v := range variants {
-		vs[v].name = variants[v].name
+		names[v] = variants[v].name
 	}
-	b.ResetTimer()
-	for range b.N {
-		for v, variant := range variants {
-			t0 := time.Now()
-			if res := variant.rt.Command("exec", variant.id, "true"); res.Err != nil {
-				b.Fatalf("exec %s: %v %s", variant.id, res.Err, res.Stderr)
-			}
-			vs[v].times = append(vs[v].times, time.Since(t0))
-		}
-	}
-	b.StopTimer()
+	vs := interleave(b, names, func(v int) testenv.Result { return variants[v].rt.Command("exec", variants[v].id, "true") })
 	report(b, "exec <id> true", vs)
 }
 

@@ -103,9 +103,12 @@ func TestExecFromIndex(t *testing.T) {
 		t.Errorf("exec --process into wide: %v %q %q; want /etc/group denied", res.Err, res.Stdout, res.Stderr)
 	}
 
-	// A delete of a confined container removes its entry, which takes
-	// podlock-runtime-confine.
-	if res := e.rt.Command("delete", "--force", "perbinary"); res.Err == nil || !strings.Contains(res.Stderr, "podlock-runtime-confine is missing") {
+	// The delete of a container confined as a whole removes its entry,
+	// which takes podlock-runtime-confine; any other is runc's.
+	if res := e.rt.Command("delete", "--force", "wide"); res.Err == nil || !strings.Contains(res.Stderr, "podlock-runtime-confine is missing") {
+		t.Errorf("delete of wide without podlock-runtime-confine: %v %q", res.Err, res.Stderr)
+	}
+	if res := e.rt.Command("delete", "--force", "perbinary"); res.Err != nil {
 		t.Errorf("delete of perbinary without podlock-runtime-confine: %v %q", res.Err, res.Stderr)
 	}
 	restoreConfine(t, confine)
