@@ -13,14 +13,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubewarden/podlock/node/agent"
 	"github.com/kubewarden/podlock/node/denials"
 	"github.com/kubewarden/podlock/node/probes"
+	"github.com/kubewarden/podlock/node/publish"
 	"github.com/kubewarden/podlock/node/setup"
+	"github.com/kubewarden/podlock/profiles/crd"
 	"github.com/kubewarden/podlock/runtime/index"
 )
 
@@ -39,6 +43,9 @@ var runCommand = &cli.Command{
 		&cli.BoolFlag{Name: "report-denials", Value: true, Usage: "report the denials of confined processes as Events on their pods and as metrics (needs CAP_AUDIT_CONTROL and the host's /proc; no other audit daemon may run)"},
 		&cli.StringFlag{Name: "proc", Value: "/proc", Usage: "`DIR` of the host's processes"},
 		&cli.StringFlag{Name: "index-dir", Value: index.DefaultDir, Usage: "host `DIR` of podlock-runtime's container index (its indexDir), from which denials are attributed; entries of stopped containers are removed"},
+		&cli.BoolFlag{Name: "publish-recordings", Value: true, Usage: "publish what learning mode records on this node as the LandlockProfile <profile>-recorded and SeccompProfiles <profile>-recorded-<container> in the profile's namespace, merged with other nodes' recordings"},
+		&cli.StringFlag{Name: "record-dir", Value: "/var/lib/podlock/records", Usage: "host `DIR` where learning mode writes the profiles it records (podlock-node setup's --record-dir)"},
+		&cli.DurationFlag{Name: "publish-every", Value: 10 * time.Second, Usage: "how often the record directory is checked for recordings to publish"},
 		&cli.StringFlag{Name: "metrics-address", Value: ":9811", Usage: "`ADDRESS` to serve Prometheus metrics on, at /metrics; empty: none"},
 		&cli.StringFlag{Name: "probe-address", Value: ":9812", Usage: "`ADDRESS` to answer the kubelet's probes on: /healthz, and /readyz (ready: the binaries installed, the token renewed on time, and with --report-denials the audit socket held); empty: none"},
 	},
@@ -83,6 +90,13 @@ var runCommand = &cli.Command{
 			}()
 			go denials.Collect(c.Context, a.Log, containers, c.String("proc"))
 		}
+		if c.Bool("publish-recordings") {
+			p, err := publisher(cfg, a, filepath.Join(c.String("host-root"), c.String("record-dir")), c.Duration("publish-every"))
+			if err != nil {
+				return err
+			}
+			go p.Run(c.Context)
+		}
 		if addr := c.String("metrics-address"); addr != "" {
 			srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 			go func() {
@@ -94,6 +108,18 @@ var runCommand = &cli.Command{
 		}
 		return a.Loop(c.Context)
 	},
+}
+
+func publisher(cfg *rest.Config, a *agent.Agent, dir string, every time.Duration) (*publish.Publisher, error) {
+	scheme := runtime.NewScheme()
+	if err := crd.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("client for publishing recordings: %w", err)
+	}
+	return &publish.Publisher{Client: c, Log: a.Log, Node: a.Node, Dir: dir, Every: every}, nil
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
