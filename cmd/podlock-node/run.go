@@ -39,7 +39,7 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "service-account", Value: "podlock-system/podlock-node", Usage: "`NAMESPACE/NAME` of the identity podlock-runtime uses"},
 		&cli.DurationFlag{Name: "token-ttl", Value: time.Hour, Usage: "lifetime of the tokens requested; they are renewed at half of it"},
 		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` of podlock-node's own identity (default: in-cluster)"},
-		&cli.BoolFlag{Name: "once", Usage: "write the token and the labels once, then exit"},
+		&cli.BoolFlag{Name: "once", Usage: "write the token and the labels once, publish the recordings once, then exit"},
 		&cli.BoolFlag{Name: "report-denials", Value: true, Usage: "report the denials of confined processes as Events on their pods and as metrics (needs CAP_AUDIT_CONTROL and the host's /proc; no other audit daemon may run)"},
 		&cli.StringFlag{Name: "proc", Value: "/proc", Usage: "`DIR` of the host's processes"},
 		&cli.StringFlag{Name: "index-dir", Value: index.DefaultDir, Usage: "host `DIR` of podlock-runtime's container index (its indexDir), from which denials are attributed; entries of stopped containers are removed"},
@@ -72,8 +72,23 @@ var runCommand = &cli.Command{
 			TokenPath:   filepath.Join(c.String("host-root"), c.String("config-dir"), setup.TokenFile),
 			Binaries:    filepath.Join(c.String("host-root"), c.String("bin-dir")),
 		}
+		var pub *publish.Publisher
+		if c.Bool("publish-recordings") {
+			if pub, err = publisher(cfg, a, filepath.Join(c.String("host-root"), c.String("record-dir")), c.Duration("publish-every")); err != nil {
+				return err
+			}
+		}
 		if c.Bool("once") {
-			return a.Refresh(c.Context)
+			if err := a.Refresh(c.Context); err != nil {
+				return err
+			}
+			if pub != nil {
+				return pub.PublishChanged(c.Context)
+			}
+			return nil
+		}
+		if pub != nil {
+			go pub.Run(c.Context)
 		}
 		if addr := c.String("probe-address"); addr != "" {
 			a.Probes = probes.New(a.Ready, a.TTL, c.Bool("report-denials"))
@@ -89,13 +104,6 @@ var runCommand = &cli.Command{
 				}
 			}()
 			go denials.Collect(c.Context, a.Log, containers, c.String("proc"))
-		}
-		if c.Bool("publish-recordings") {
-			p, err := publisher(cfg, a, filepath.Join(c.String("host-root"), c.String("record-dir")), c.Duration("publish-every"))
-			if err != nil {
-				return err
-			}
-			go p.Run(c.Context)
 		}
 		if addr := c.String("metrics-address"); addr != "" {
 			srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}

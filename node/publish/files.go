@@ -14,7 +14,7 @@ import (
 
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
-	"github.com/kubewarden/podlock/runtime/record"
+	"github.com/kubewarden/podlock/runtime/record/evidence"
 )
 
 // MaxRecordingSize bounds the recorded YAML file read from the node: the
@@ -58,7 +58,7 @@ func Scan(root string) ([]Found, error) {
 				continue
 			}
 			file := filepath.Join(root, ns.Name(), f.Name())
-			found = append(found, Found{Namespace: ns.Name(), Profile: profile, File: file, Evidence: record.EvidenceFileOf(file)})
+			found = append(found, Found{Namespace: ns.Name(), Profile: profile, File: file, Evidence: evidence.FileOf(file)})
 		}
 	}
 	for i := range found {
@@ -81,7 +81,7 @@ type Recording struct {
 	Landlock           *v1alpha1.LandlockProfile
 	// Seccomp maps a container name to its recorded SeccompProfile.
 	Seccomp  map[string]*v1alpha1.SeccompProfile
-	Evidence []record.Evidence
+	Evidence []evidence.Rule
 }
 
 // Load reads a recording and checks that it describes the profile its
@@ -130,14 +130,14 @@ func Load(f Found) (*Recording, error) {
 		}
 		rec.Seccomp[container] = s
 	}
-	data, err = readRegular(f.Evidence, record.MaxEvidenceSize)
+	data, err = readRegular(f.Evidence, evidence.MaxSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return rec, nil // recorded before evidence was kept
 	}
 	if err != nil {
 		return nil, err
 	}
-	var ev record.EvidenceFile
+	var ev evidence.File
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Evidence, err)
 	}

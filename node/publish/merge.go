@@ -12,7 +12,7 @@ import (
 
 	"github.com/kubewarden/podlock/profiles/crd"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
-	"github.com/kubewarden/podlock/runtime/record"
+	"github.com/kubewarden/podlock/runtime/record/evidence"
 )
 
 // Names, labels and annotations of the published objects.
@@ -56,13 +56,13 @@ func readCounts(meta *metav1.ObjectMeta) (counts, error) {
 }
 
 // setShare replaces node's share of the counts with those of evidence.
-func setShare(meta *metav1.ObjectMeta, node string, evidence []record.Evidence) error {
+func setShare(meta *metav1.ObjectMeta, node string, ev []evidence.Rule) error {
 	c, err := readCounts(meta)
 	if err != nil {
 		return err
 	}
 	share := map[string]int64{}
-	for _, e := range evidence {
+	for _, e := range ev {
 		share[e.Key()] = e.Count
 	}
 	c[node] = share
@@ -167,7 +167,7 @@ func mergeSeccomp(spec *v1alpha1.SeccompProfileSpec, recorded v1alpha1.SeccompPr
 // mergeStatus adds a node's evidence to the published one. Pods, nodes and
 // times merge by union, minimum and maximum, which publishing again does
 // not change; each count is the sum of the nodes' shares (CountsAnnotation).
-func mergeStatus(current *crd.RecordingStatus, source, node string, evidence []record.Evidence, c counts) *crd.RecordingStatus {
+func mergeStatus(current *crd.RecordingStatus, source, node string, ev []evidence.Rule, c counts) *crd.RecordingStatus {
 	out := &crd.RecordingStatus{Source: source}
 	byKey := map[string]*crd.RuleEvidence{}
 	if current != nil {
@@ -178,7 +178,7 @@ func mergeStatus(current *crd.RecordingStatus, source, node string, evidence []r
 		}
 	}
 	out.Nodes = union(out.Nodes, []string{node})
-	for _, e := range evidence {
+	for _, e := range ev {
 		k := e.Key()
 		r := byKey[k]
 		if r == nil {
@@ -188,7 +188,7 @@ func mergeStatus(current *crd.RecordingStatus, source, node string, evidence []r
 		}
 		r.Nodes = union(r.Nodes, []string{node})
 		for _, p := range e.Pods {
-			if !slices.Contains(r.Pods, p) && len(r.Pods) < record.MaxEvidencePods {
+			if !slices.Contains(r.Pods, p) && len(r.Pods) < evidence.MaxPods {
 				r.Pods = append(r.Pods, p)
 			}
 		}
@@ -220,15 +220,15 @@ func mergeStatus(current *crd.RecordingStatus, source, node string, evidence []r
 }
 
 func ruleKey(r crd.RuleEvidence) string {
-	return record.Evidence{Container: r.Container, Binary: r.Binary, Kind: r.Kind, Value: r.Value, Access: r.Access}.Key()
+	return evidence.Rule{Container: r.Container, Binary: r.Binary, Kind: r.Kind, Value: r.Value, Access: r.Access}.Key()
 }
 
 // split returns the evidence of the LandlockProfile (paths and ports) and
 // that of each container's SeccompProfile (system calls).
-func split(evidence []record.Evidence) (landlock []record.Evidence, seccomp map[string][]record.Evidence) {
-	seccomp = map[string][]record.Evidence{}
-	for _, e := range evidence {
-		if e.Kind == record.KindSyscall {
+func split(ev []evidence.Rule) (landlock []evidence.Rule, seccomp map[string][]evidence.Rule) {
+	seccomp = map[string][]evidence.Rule{}
+	for _, e := range ev {
+		if e.Kind == evidence.KindSyscall {
 			seccomp[e.Container] = append(seccomp[e.Container], e)
 		} else {
 			landlock = append(landlock, e)
@@ -240,13 +240,13 @@ func split(evidence []record.Evidence) (landlock []record.Evidence, seccomp map[
 // incomplete carries the recorder's note that a recording was full over to
 // the published profile, naming the node.
 func incomplete(meta *metav1.ObjectMeta, node string, rec *Recording) {
-	note := rec.Landlock.Metadata.Annotations[record.IncompleteAnnotation]
+	note := rec.Landlock.Metadata.Annotations[evidence.IncompleteAnnotation]
 	if note == "" {
 		return
 	}
 	prefix := "node " + node + ", "
 	var lines []string
-	for _, line := range strings.Split(meta.Annotations[record.IncompleteAnnotation], "\n") {
+	for _, line := range strings.Split(meta.Annotations[evidence.IncompleteAnnotation], "\n") {
 		if line != "" && !strings.HasPrefix(line, prefix) {
 			lines = append(lines, line)
 		}
@@ -258,5 +258,5 @@ func incomplete(meta *metav1.ObjectMeta, node string, rec *Recording) {
 	if meta.Annotations == nil {
 		meta.Annotations = map[string]string{}
 	}
-	meta.Annotations[record.IncompleteAnnotation] = strings.Join(lines, "\n")
+	meta.Annotations[evidence.IncompleteAnnotation] = strings.Join(lines, "\n")
 }

@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubewarden/podlock/profiles/crd"
-	"github.com/kubewarden/podlock/runtime/record"
+	"github.com/kubewarden/podlock/runtime/record/evidence"
 )
 
 // Publisher publishes the recordings of one node's record directory.
@@ -139,7 +139,7 @@ type write[T client.Object] struct {
 // do writes the object, then its status (a subresource: a write of one
 // ignores the other), each read, merged and written again until no other
 // writer came in between.
-func (w write[T]) do(ctx context.Context, c client.Client, source, node string, evidence []record.Evidence) error {
+func (w write[T]) do(ctx context.Context, c client.Client, source, node string, ev []evidence.Rule) error {
 	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	err := retry.OnError(conflicts, retriable, func() error {
 		obj := w.new()
@@ -158,7 +158,7 @@ func (w write[T]) do(ctx context.Context, c client.Client, source, node string, 
 			return err
 		}
 		w.merge(obj)
-		if err := setShare(meta, node, evidence); err != nil {
+		if err := setShare(meta, node, ev); err != nil {
 			return err
 		}
 		if exists {
@@ -182,7 +182,7 @@ func (w write[T]) do(ctx context.Context, c client.Client, source, node string, 
 		if err != nil {
 			return err
 		}
-		status.Recording = mergeStatus(status.Recording, source, node, evidence, shares)
+		status.Recording = mergeStatus(status.Recording, source, node, ev, shares)
 		return c.Status().Update(ctx, obj)
 	})
 }

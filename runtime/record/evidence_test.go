@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/kubewarden/podlock/runtime/record/evidence"
 )
 
 // Each run of a container counts once for each rule it needed, however
@@ -44,7 +46,7 @@ func TestEvidence(t *testing.T) {
 	sidecar.Syscall("poll")
 	save(out("sidecar", "web-2"), sidecar)
 
-	ev, err := ReadEvidence(EvidenceFileOf(file))
+	ev, err := evidence.Read(evidence.FileOf(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,39 +76,20 @@ func TestEvidence(t *testing.T) {
 	third.Path([]string{"/bin/app"}, "/etc/c", Read)
 	third.Path([]string{"/bin/app"}, "/etc/d", Read)
 	save(out("web", "web-3"), third)
-	ev, err = ReadEvidence(EvidenceFileOf(file))
+	ev, err = evidence.Read(evidence.FileOf(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dir *Evidence
+	var dir *evidence.Rule
 	for i, e := range ev.Rules {
-		if e.Kind == KindPath && e.Value == "/etc" {
+		if e.Kind == evidence.KindPath && e.Value == "/etc" {
 			dir = &ev.Rules[i]
 		}
-		if e.Kind == KindPath && e.Value == "/etc/a" {
+		if e.Kind == evidence.KindPath && e.Value == "/etc/a" {
 			t.Errorf("/etc/a kept its own evidence beside /etc's")
 		}
 	}
 	if dir == nil || dir.Count != 3 || !reflect.DeepEqual(dir.Pods, []string{"web-1", "web-2", "web-3"}) || !dir.FirstSeen.Equal(epoch) {
 		t.Errorf("/etc: %+v", dir)
-	}
-}
-
-func TestCovers(t *testing.T) {
-	rule := Evidence{Container: "web", Binary: "/bin/app", Kind: KindPath, Value: "/etc", Access: "readWrite"}
-	for _, tt := range []struct {
-		seen Evidence
-		want bool
-	}{
-		{Evidence{Container: "web", Binary: "/bin/app", Kind: KindPath, Value: "/etc/a", Access: "readOnly"}, true},
-		{Evidence{Container: "web", Binary: "/bin/app", Kind: KindPath, Value: "/etc", Access: "readWrite"}, true},
-		{Evidence{Container: "web", Binary: "/bin/app", Kind: KindPath, Value: "/etcetera", Access: "readOnly"}, false},
-		{Evidence{Container: "web", Binary: "/bin/app", Kind: KindPath, Value: "/etc/a", Access: "readExec"}, false},
-		{Evidence{Container: "web", Binary: "/bin/sh", Kind: KindPath, Value: "/etc/a", Access: "readOnly"}, false},
-		{Evidence{Container: "db", Binary: "/bin/app", Kind: KindPath, Value: "/etc/a", Access: "readOnly"}, false},
-	} {
-		if got := rule.Covers(tt.seen); got != tt.want {
-			t.Errorf("Covers(%+v) = %v, want %v", tt.seen, got, tt.want)
-		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kubewarden/podlock/internal/atomicfile"
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/runtime/record/evidence"
 )
 
 // Output is where the recording of one container goes: a manifest file per
@@ -63,7 +64,7 @@ func (o Output) SeccompName() string {
 }
 
 // Save writes the recording into the pod's file, and the evidence of its
-// rules into the evidence file next to it (EvidenceFileOf), under the same
+// rules into the evidence file next to it (evidence.FileOf), under the same
 // lock: the two files always describe the same rules.
 func (o Output) Save(rec *Recording) error {
 	unlock, err := lockFile(o.File + ".lock")
@@ -113,14 +114,14 @@ func (o Output) Save(rec *Recording) error {
 	}
 	landlock.Spec.SeccompByContainer[o.Container] = v1alpha1.ProfileName(seccompName)
 
-	ev, err := ReadEvidence(EvidenceFileOf(o.File))
+	ev, err := evidence.Read(evidence.FileOf(o.File))
 	if err != nil {
 		return err
 	}
-	spec := AccessRuleEntries(o.Container, landlock.Spec.ProfilesByContainer[o.Container])
+	spec := evidence.AccessRuleEntries(o.Container, landlock.Spec.ProfilesByContainer[o.Container])
 	for _, rule := range seccomp.Spec.Syscalls[:1] {
 		for _, name := range rule.Names {
-			spec = append(spec, Evidence{Container: o.Container, Kind: KindSyscall, Value: name})
+			spec = append(spec, evidence.Rule{Container: o.Container, Kind: evidence.KindSyscall, Value: name})
 		}
 	}
 	now := time.Now
@@ -146,7 +147,7 @@ func (o Output) Save(rec *Recording) error {
 	// The evidence goes first: a crash between the two leaves evidence
 	// for rules the file does not hold yet, which the next save drops,
 	// rather than rules without evidence.
-	if err := ev.write(EvidenceFileOf(o.File)); err != nil {
+	if err := ev.Write(evidence.FileOf(o.File)); err != nil {
 		return err
 	}
 	return atomicfile.Write(o.File, out.Bytes(), 0o600)
@@ -155,7 +156,7 @@ func (o Output) Save(rec *Recording) error {
 // IncompleteAnnotation marks a recorded LandlockProfile some of whose
 // recordings were full (see MaxSize): a line per container says how much
 // its last full recording left out.
-const IncompleteAnnotation = v1alpha1.Group + "/recording-incomplete"
+const IncompleteAnnotation = evidence.IncompleteAnnotation
 
 func noteIncomplete(meta *v1alpha1.ObjectMeta, container string, dropped int) {
 	prefix := "container " + container + ": "
