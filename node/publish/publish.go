@@ -43,6 +43,8 @@ type Publisher struct {
 	Every time.Duration
 
 	published map[string]string // file -> stamp of its last publication
+	// retries counts the writes that met another writer's change.
+	retries int
 }
 
 // conflicts is how hard a write retries when other nodes write the same
@@ -88,7 +90,7 @@ func (p *Publisher) PublishChanged(ctx context.Context) error {
 			continue
 		}
 		p.published[f.File] = f.stamp
-		p.Log.Info("recording published", "namespace", f.Namespace, "profile", f.Profile, "as", RecordedName(f.Profile))
+		p.Log.Info("recording published", "namespace", f.Namespace, "profile", f.Profile, "as", RecordedName(f.Profile), "conflictsRetried", p.retries)
 	}
 	return errors.Join(errs...)
 }
@@ -106,7 +108,7 @@ func (p *Publisher) Publish(ctx context.Context, rec *Recording) error {
 			parts: func(o *crd.SeccompProfile) (*metav1.ObjectMeta, *crd.ProfileStatus) { return &o.ObjectMeta, &o.Status },
 			merge: func(o *crd.SeccompProfile) { mergeSeccomp(&o.Spec, s.Spec) },
 		}
-		if err := w.do(ctx, p.Client, rec.Profile, p.Node, seccompEvidence[container]); err != nil {
+		if err := w.do(ctx, p.Client, &p.retries, rec.Profile, p.Node, seccompEvidence[container]); err != nil {
 			return fmt.Errorf("SeccompProfile %s: %w", name, err)
 		}
 	}
@@ -120,7 +122,7 @@ func (p *Publisher) Publish(ctx context.Context, rec *Recording) error {
 			incomplete(&o.ObjectMeta, p.Node, rec)
 		},
 	}
-	if err := w.do(ctx, p.Client, rec.Profile, p.Node, landlockEvidence); err != nil {
+	if err := w.do(ctx, p.Client, &p.retries, rec.Profile, p.Node, landlockEvidence); err != nil {
 		return fmt.Errorf("LandlockProfile %s: %w", name, err)
 	}
 	return nil
@@ -139,8 +141,14 @@ type write[T client.Object] struct {
 // do writes the object, then its status (a subresource: a write of one
 // ignores the other), each read, merged and written again until no other
 // writer came in between.
-func (w write[T]) do(ctx context.Context, c client.Client, source, node string, ev []evidence.Rule) error {
-	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+func (w write[T]) do(ctx context.Context, c client.Client, retries *int, source, node string, ev []evidence.Rule) error {
+	retriable := func(err error) bool {
+		again := apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+		if again {
+			*retries++
+		}
+		return again
+	}
 	err := retry.OnError(conflicts, retriable, func() error {
 		obj := w.new()
 		err := c.Get(ctx, w.key, obj)
@@ -169,7 +177,7 @@ func (w write[T]) do(ctx context.Context, c client.Client, source, node string, 
 	if err != nil {
 		return err
 	}
-	return retry.OnError(conflicts, apierrors.IsConflict, func() error {
+	return retry.OnError(conflicts, retriable, func() error {
 		obj := w.new()
 		if err := c.Get(ctx, w.key, obj); err != nil {
 			return err
