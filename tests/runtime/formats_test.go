@@ -11,17 +11,17 @@ import (
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
-// podlockConvert runs bin/podlock-convert with stdin and returns its
-// stdout.
+// podlockConvert runs `bin/kubectl-podlock convert` with stdin and
+// returns its stdout.
 func podlockConvert(t *testing.T, stdin []byte, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(testenv.Binaries(t), "podlock-convert"), args...)
+	cmd := exec.Command(filepath.Join(testenv.Binaries(t), "kubectl-podlock"), append([]string{"convert"}, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("podlock-convert %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("kubectl-podlock convert %s: %v: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out
 }
@@ -93,7 +93,7 @@ func TestSeccompFileThroughAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("podlock-convert seccomp import", func(t *testing.T) {
+	t.Run("kubectl-podlock convert seccomp import", func(t *testing.T) {
 		manifest := podlockConvert(t, file, "seccomp", "import", "--name", "fine-grained", "-")
 		if status, body := create(t, manifest); status != 201 {
 			t.Fatalf("create: %d %s", status, body)
