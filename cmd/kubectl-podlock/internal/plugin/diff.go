@@ -19,6 +19,7 @@ import (
 	"github.com/kubewarden/podlock/cmd/kubectl-podlock/internal/rules"
 	"github.com/kubewarden/podlock/profiles/crd"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/seccomp/builtin"
 )
 
 // recordedFromLabel marks the objects podlock-node publishes from learning
@@ -29,6 +30,12 @@ const recordedFromLabel = v1alpha1.Group + "/recorded-from"
 // becomes when it names no SeccompProfile of the namespace (a built-in
 // profile, or one that is missing): the name, not system calls.
 const kindSeccompProfile = "seccompProfile"
+
+// Accesses of a kindSeccompProfile rule.
+const (
+	seccompBuiltin = "built-in"
+	seccompMissing = "missing"
+)
 
 // errNothingRecorded says that a profile has no recording yet.
 var errNothingRecorded = errors.New("nothing is recorded")
@@ -99,6 +106,9 @@ type diffReport struct {
 	Namespace string `json:"namespace"`
 	Profile   string `json:"profile"`
 	Recorded  string `json:"recorded"`
+	// KeptAside says that the profile records, and that its rules are
+	// those that record kept aside.
+	KeptAside bool `json:"keptAside,omitempty"`
 	// Nodes are the nodes that contributed to the recording.
 	Nodes   []string     `json:"nodes,omitempty"`
 	Rules   []rules.Line `json:"rules"`
@@ -125,13 +135,26 @@ func (s *session) review(ctx context.Context, name string) (*review, error) {
 			s.namespace, recorded, name, recordedFromLabel, from)
 	}
 
-	current := rules.Landlock(&r.profile.Spec)
+	// While the profile records, what is in force after --stop is the
+	// spec kept aside.
+	inForce := &r.profile.Spec
+	if r.profile.Spec.Records() {
+		kept, ok, err := keptSpec(r.profile)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			inForce = kept
+			r.report.KeptAside = true
+		}
+	}
+	current := rules.Landlock(inForce)
 	var evidence []crd.RuleEvidence
 	if rec := r.recorded.Status.Recording; rec != nil {
 		evidence = rec.Rules
 		r.report.Nodes = rec.Nodes
 	}
-	seccomp, err := s.seccompRules(ctx, r.profile.Spec.SeccompByContainer, nil)
+	seccomp, err := s.seccompRules(ctx, inForce.SeccompByContainer, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +186,7 @@ func (s *session) review(ctx context.Context, name string) (*review, error) {
 		return nil, err
 	}
 	r.report = diffReport{
-		Namespace: s.namespace, Profile: name, Recorded: recorded, Nodes: r.report.Nodes,
+		Namespace: s.namespace, Profile: name, Recorded: recorded, Nodes: r.report.Nodes, KeptAside: r.report.KeptAside,
 		Rules:   rules.Diff(current, recordedRules, evidence),
 		Denials: ofProfile(denials, s.namespace, name),
 	}
@@ -184,7 +207,11 @@ func (s *session) seccompRules(ctx context.Context, byContainer map[string]v1alp
 		sp := &crd.SeccompProfile{}
 		switch err := s.client.Get(ctx, client.ObjectKey{Namespace: s.namespace, Name: string(name)}, sp); {
 		case apierrors.IsNotFound(err):
-			out = append(out, rules.Rule{Container: container, Kind: kindSeccompProfile, Value: string(name)})
+			access := seccompMissing
+			if _, ok := builtin.Get(string(name)); ok {
+				access = seccompBuiltin
+			}
+			out = append(out, rules.Rule{Container: container, Kind: kindSeccompProfile, Value: string(name), Access: access})
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("SeccompProfile %s/%s: %w", s.namespace, name, err)
@@ -210,8 +237,12 @@ func (d *diffReport) show(out io.Writer, format string) error {
 		if len(d.Nodes) > 0 {
 			nodes = " on " + strings.Join(d.Nodes, ", ")
 		}
-		fmt.Fprintf(w, "LandlockProfile %s/%s against its recording %s%s: %d added, %d removed, %d the same\n\n",
-			d.Namespace, d.Profile, d.Recorded, nodes, counts[rules.Added], counts[rules.Removed], counts[rules.Same])
+		kept := ""
+		if d.KeptAside {
+			kept = " (the rules kept aside while it records)"
+		}
+		fmt.Fprintf(w, "LandlockProfile %s/%s%s against its recording %s%s: %d added, %d removed, %d the same\n\n",
+			d.Namespace, d.Profile, kept, d.Recorded, nodes, counts[rules.Added], counts[rules.Removed], counts[rules.Same])
 		row(w, "", "CONTAINER", "BINARY", "KIND", "VALUE", "ACCESS", "SEEN", "PODS", "NODES", "FIRST SEEN", "LAST SEEN")
 		for _, l := range d.Rules {
 			cells := []string{changeMark[l.Change], l.Container, l.Binary, l.Kind, l.Value, l.Access}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubewarden/podlock/cmd/kubectl-podlock/internal/rules"
 	"github.com/kubewarden/podlock/profiles/crd"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 )
@@ -59,6 +60,12 @@ func promote(c *cli.Context) error {
 	r, err := s.review(c.Context, name)
 	if err != nil {
 		return err
+	}
+	for _, l := range r.report.Rules {
+		if l.Change != rules.Removed && l.Kind == kindSeccompProfile && l.Access == seccompMissing {
+			return fmt.Errorf("not promoted: %s/%s names the SeccompProfile %s for container %s, which does not exist; wait for podlock-node to publish it, or record again",
+				s.namespace, r.recorded.Name, l.Value, l.Container)
+		}
 	}
 	// The diff goes where the confirmation is asked: on stdout in a table,
 	// on stderr when stdout carries YAML or JSON of the result.

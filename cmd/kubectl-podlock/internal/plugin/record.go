@@ -107,19 +107,31 @@ func stopRecording(p *crd.LandlockProfile) error {
 	if !p.Spec.Records() {
 		return fmt.Errorf("it is in mode %s, not Record: there is no recording to stop", modeOf(&p.Spec))
 	}
-	kept, ok := p.Annotations[rulesBeforeRecordAnnotation]
+	spec, ok, err := keptSpec(p)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		p.Spec = v1alpha1.LandlockProfileSpec{Mode: v1alpha1.ModeEnforce, BestEffort: p.Spec.BestEffort}
 		return nil
 	}
-	var spec v1alpha1.LandlockProfileSpec
-	if err := json.Unmarshal([]byte(kept), &spec); err != nil {
-		return fmt.Errorf("annotation %s holds no LandlockProfile spec (%w): fix or remove it", rulesBeforeRecordAnnotation, err)
-	}
-	if spec.Records() {
-		return fmt.Errorf("annotation %s holds a spec in mode Record: fix or remove it", rulesBeforeRecordAnnotation)
-	}
-	p.Spec = spec
+	p.Spec = *spec
 	delete(p.Annotations, rulesBeforeRecordAnnotation)
 	return nil
+}
+
+// keptSpec returns the spec startRecording kept aside, if any.
+func keptSpec(p *crd.LandlockProfile) (*v1alpha1.LandlockProfileSpec, bool, error) {
+	kept, ok := p.Annotations[rulesBeforeRecordAnnotation]
+	if !ok {
+		return nil, false, nil
+	}
+	var spec v1alpha1.LandlockProfileSpec
+	if err := json.Unmarshal([]byte(kept), &spec); err != nil {
+		return nil, false, fmt.Errorf("LandlockProfile %s/%s: annotation %s holds no LandlockProfile spec (%w): fix or remove it", p.Namespace, p.Name, rulesBeforeRecordAnnotation, err)
+	}
+	if spec.Records() {
+		return nil, false, fmt.Errorf("LandlockProfile %s/%s: annotation %s holds a spec in mode Record: fix or remove it", p.Namespace, p.Name, rulesBeforeRecordAnnotation)
+	}
+	return &spec, true, nil
 }
