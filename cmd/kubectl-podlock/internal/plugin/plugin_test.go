@@ -49,7 +49,7 @@ func TestInterspersed(t *testing.T) {
 
 func TestProfilesInMessage(t *testing.T) {
 	for msg, want := range map[string][]string{
-		"container app: /bin/sh was denied fs.write_file on /etc (profile web)":                        {"web"},
+		"container app: /bin/sh was denied fs.write_file on /etc (profile web)":                         {"web"},
 		"container app: /bin/sh was denied fs.write_file on /etc (namespace profile base, profile web)": {"base", "web"},
 		"container app: /bin/sh was denied fs.write_file on /etc (SeccompProfile strict)":               nil,
 		"container app: /bin/sh was denied fs.write_file on /a (b)":                                     nil,
