@@ -285,6 +285,7 @@ func TestPlugin(t *testing.T) {
 
 		e.get(profilePath("shop", "landlockprofiles", "web"), &p)
 		want := map[string]any{
+			"bestEffort":          true,
 			"mode":                "Enforce",
 			"profilesByContainer": map[string]any{"app": map[string]any{"/bin/sh": map[string]any{"readExec": []any{"/bin"}, "readWrite": []any{"/tmp"}, "network": map[string]any{"connectTCP": []any{443.0}}}}},
 			"seccompByContainer":  map[string]any{"app": "web-app"},

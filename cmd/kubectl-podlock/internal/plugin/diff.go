@@ -57,15 +57,7 @@ is worth a look.`,
 }
 
 func diff(c *cli.Context) error {
-	format, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
-	name, err := profileArg(c)
-	if err != nil {
-		return err
-	}
-	s, err := connect(c)
+	format, name, s, err := onProfile(c)
 	if err != nil {
 		return err
 	}
@@ -76,16 +68,22 @@ func diff(c *cli.Context) error {
 	return r.report.show(c.App.Writer, format)
 }
 
-// profileArg returns the command's one argument, a LandlockProfile name.
-func profileArg(c *cli.Context) (string, error) {
+// onProfile starts a command on one LandlockProfile: it returns the output
+// format, the profile's name (the one argument) and a session, checking
+// the arguments before connecting.
+func onProfile(c *cli.Context) (format, name string, s *session, err error) {
+	if format, err = outputFormat(c); err != nil {
+		return "", "", nil, err
+	}
 	if c.NArg() != 1 {
-		return "", fmt.Errorf("%s takes one argument, the LandlockProfile's name, not %d", c.Command.Name, c.NArg())
+		return "", "", nil, fmt.Errorf("%s takes one argument, the LandlockProfile's name, not %d", c.Command.Name, c.NArg())
 	}
-	name := c.Args().First()
+	name = c.Args().First()
 	if err := v1alpha1.ValidateName(name); err != nil {
-		return "", err
+		return "", "", nil, err
 	}
-	return name, nil
+	s, err = connect(c)
+	return format, name, s, err
 }
 
 // recordedName is the LandlockProfile podlock-node publishes the

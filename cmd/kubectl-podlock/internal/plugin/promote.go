@@ -45,15 +45,7 @@ conflicts with one is retried on the new version.`,
 }
 
 func promote(c *cli.Context) error {
-	format, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
-	name, err := profileArg(c)
-	if err != nil {
-		return err
-	}
-	s, err := connect(c)
+	format, name, s, err := onProfile(c)
 	if err != nil {
 		return err
 	}
@@ -101,6 +93,9 @@ func (s *session) promote(ctx context.Context, r *review, conflicted func(what s
 	name := r.profile.Name
 	spec := *r.recorded.Spec.DeepCopy()
 	spec.Mode = v1alpha1.ModeEnforce
+	// bestEffort is the user's choice about older kernels, which no
+	// recording can make: a profile that had it keeps it.
+	spec.BestEffort = spec.BestEffort || r.profile.Spec.BestEffort
 	for _, container := range sortedKeys(spec.SeccompByContainer) {
 		recorded, ok := r.seccomp[string(spec.SeccompByContainer[container])]
 		if !ok {

@@ -37,15 +37,7 @@ the mode they started with: restart them to record them.`,
 }
 
 func record(c *cli.Context) error {
-	format, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
-	name, err := profileArg(c)
-	if err != nil {
-		return err
-	}
-	s, err := connect(c)
+	format, name, s, err := onProfile(c)
 	if err != nil {
 		return err
 	}
