@@ -44,7 +44,7 @@ export GOFLAGS
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller $(BIN)/podlock-convert
+build: $(BIN)/podlock-runtime $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller $(BIN)/kubectl-podlock
 
 $(BIN)/podlock-runtime: FORCE
 	CGO_ENABLED=1 $(GO) build -tags '$(RUNTIME_TAGS)' \
@@ -71,9 +71,11 @@ $(BIN)/podlock-controller: FORCE
 $(BIN)/podlock-node: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-node
 
-# Runs on users' machines, next to kubectl: static, no cgo.
-$(BIN)/podlock-convert: FORCE
-	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-convert
+# The kubectl plugin runs on users' machines, next to kubectl, not in the
+# cluster: static, no cgo, and not in the image (install/image) but an
+# artifact of its own to put on the PATH.
+$(BIN)/kubectl-podlock: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/kubectl-podlock
 
 # The image the node DaemonSet and the controller's Deployment run
 # (install/image): the binaries of $(BIN) in /podlock. The same binaries
