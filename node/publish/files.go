@@ -28,6 +28,8 @@ const MaxRecordingSize = 4 << 20
 type Found struct {
 	Namespace, Profile string
 	File, Evidence     string
+	// root is the record directory the files are read beneath.
+	root string
 	// stamp changes when either file changes.
 	stamp string
 }
@@ -58,7 +60,7 @@ func Scan(root string) ([]Found, error) {
 				continue
 			}
 			file := filepath.Join(root, ns.Name(), f.Name())
-			found = append(found, Found{Namespace: ns.Name(), Profile: profile, File: file, Evidence: evidence.FileOf(file)})
+			found = append(found, Found{Namespace: ns.Name(), Profile: profile, File: file, Evidence: evidence.FileOf(file), root: root})
 		}
 	}
 	for i := range found {
@@ -87,7 +89,7 @@ type Recording struct {
 // Load reads a recording and checks that it describes the profile its
 // file is named after.
 func Load(f Found) (*Recording, error) {
-	data, err := readRegular(f.File, MaxRecordingSize)
+	data, err := readBeneath(f.root, f.File, MaxRecordingSize)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +132,7 @@ func Load(f Found) (*Recording, error) {
 		}
 		rec.Seccomp[container] = s
 	}
-	data, err = readRegular(f.Evidence, evidence.MaxSize)
+	data, err = readBeneath(f.root, f.Evidence, evidence.MaxSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return rec, nil // recorded before evidence was kept
 	}
@@ -145,10 +147,24 @@ func Load(f Found) (*Recording, error) {
 	return rec, nil
 }
 
-// readRegular reads a regular file of at most limit bytes, never through a
-// symbolic link and never blocking on a FIFO.
-func readRegular(file string, limit int64) ([]byte, error) {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+// readBeneath reads file, a path beneath root, if it is a regular file of
+// at most limit bytes: no component of its path beneath root may be a
+// symbolic link (a directory swapped for one after Scan included), and a
+// FIFO never blocks the read.
+func readBeneath(root, file string, limit int64) ([]byte, error) {
+	rel, err := filepath.Rel(root, file)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, err)
+	}
+	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, &os.PathError{Op: "open", Path: root, Err: err})
+	}
+	defer unix.Close(dir)
+	fd, err := unix.Openat2(dir, rel, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", file, &os.PathError{Op: "open", Path: file, Err: err})
 	}

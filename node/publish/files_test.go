@@ -1,8 +1,10 @@
 package publish
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,10 +64,21 @@ func TestScanAndLoad(t *testing.T) {
 			}
 		}
 	}
-	if _, err := readRegular(filepath.Join(ns, "fifo.yaml"), 10); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := readBeneath(dir, filepath.Join(ns, "fifo.yaml"), 10); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("FIFO: %v", err)
 	}
-	if _, err := readRegular(filepath.Join(ns, "linked.yaml"), 10); err == nil {
-		t.Errorf("symlink read")
+	if _, err := readBeneath(dir, filepath.Join(ns, "linked.yaml"), 10); !errors.Is(err, unix.ELOOP) {
+		t.Errorf("a symlinked file: %v", err)
+	}
+	// A namespace directory swapped for a symlink after the scan.
+	swapped := found[slices.IndexFunc(found, func(f Found) bool { return f.Profile == "learned" })]
+	if err := os.Rename(ns, ns+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(elsewhere, "team-a"), ns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(swapped); !errors.Is(err, unix.ELOOP) {
+		t.Errorf("Load through a swapped directory: %v", err)
 	}
 }

@@ -76,6 +76,17 @@ func (p *Publisher) PublishChanged(ctx context.Context) error {
 	if p.published == nil {
 		p.published = map[string]string{}
 	}
+	// Forget the files that are gone: the map stays as small as the
+	// directory.
+	present := map[string]bool{}
+	for _, f := range found {
+		present[f.File] = true
+	}
+	for file := range p.published {
+		if !present[file] {
+			delete(p.published, file)
+		}
+	}
 	var errs []error
 	for _, f := range found {
 		if p.published[f.File] == f.stamp {
