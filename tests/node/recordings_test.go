@@ -240,7 +240,7 @@ func TestRecordingsPolicy(t *testing.T) {
 	// update replaces an object as the agent, with the labels given, from
 	// its current version.
 	update := func(resource, name string, labels map[string]string) (int, string) {
-		_, body, err := cp.Do(http.MethodGet, base+resource+"/"+name, nil)
+		_, body, err := cp.Do(http.MethodGet, base+strings.TrimSuffix(resource, "/status")+"/"+name, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,11 @@ func TestRecordingsPolicy(t *testing.T) {
 		}
 		obj["metadata"].(map[string]any)["labels"] = labels
 		data, _ := json.Marshal(obj)
-		status, resp, err := cp.DoAs(token, http.MethodPut, base+resource+"/"+name, data)
+		path := base + resource + "/" + name
+		if sub, ok := strings.CutSuffix(resource, "/status"); ok {
+			path = base + sub + "/" + name + "/status"
+		}
+		status, resp, err := cp.DoAs(token, http.MethodPut, path, data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,6 +288,10 @@ func TestRecordingsPolicy(t *testing.T) {
 		{"update a user's profile of the recorded name", func() (int, string) {
 			return update("landlockprofiles", "web-recorded", map[string]string{publish.LabelRecordedFrom: "web"})
 		}, http.StatusForbidden, "web-recorded is not a recording"},
+		{"update the status of a user's profile", func() (int, string) {
+			// A status update keeps the stored labels, whatever it sends.
+			return update("landlockprofiles/status", "web", map[string]string{publish.LabelRecordedFrom: "web"})
+		}, http.StatusForbidden, "may only write profiles labelled podlock.kubewarden.io/recorded-from"},
 		{"change a recording's label", func() (int, string) {
 			return update("landlockprofiles", "learned-recorded", map[string]string{publish.LabelRecordedFrom: "learned-recorded"})
 		}, http.StatusForbidden, "was recorded from learned"},
