@@ -236,6 +236,20 @@ func TestPlugin(t *testing.T) {
 		}
 	})
 
+	t.Run("an incomplete recording", func(t *testing.T) {
+		e := e.sub(t)
+		e.do(http.StatusOK, http.MethodPatch, profilePath("shop", "landlockprofiles", "web-recorded"),
+			`{"metadata":{"annotations":{"podlock.kubewarden.io/recording-incomplete":"container app: 12 accesses left out"}}}`)
+		defer e.do(http.StatusOK, http.MethodPatch, profilePath("shop", "landlockprofiles", "web-recorded"),
+			`{"metadata":{"annotations":{"podlock.kubewarden.io/recording-incomplete":null}}}`)
+		if out := e.ok("diff", "web", "-n", "shop"); !strings.Contains(out, "The recording is incomplete: a recording was full, and what it left out is not here:\ncontainer app: 12 accesses left out\n") {
+			t.Errorf("diff of an incomplete recording:\n%s", out)
+		}
+		if out := e.ok("diff", "web", "-n", "shop", "-o", "json"); !strings.Contains(out, `"incomplete": "container app: 12 accesses left out"`) {
+			t.Errorf("diff -o json of an incomplete recording:\n%s", out)
+		}
+	})
+
 	t.Run("promote", func(t *testing.T) {
 		e := e.sub(t)
 		if r := e.run("n\n", "promote", "web", "-n", "shop"); r.err == nil || !strings.Contains(r.stderr, `not promoted: the answer was "n"`) {
