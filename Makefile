@@ -81,7 +81,7 @@ $(BIN)/kubectl-podlock: FORCE
 # The image the node DaemonSet and the controller's Deployment run
 # (install/image): the binaries of $(BIN) in /podlock. The same binaries
 # give the same digest. IMAGE_PLATFORMS lists OS/ARCH=DIR, one image per
-# platform from the binaries of DIR (README.md, "The image").
+# platform from the binaries of DIR (install/README.md, "The image").
 IMAGE           ?= podlock:$(VERSION)
 IMAGE_PLATFORMS ?= linux/$(shell $(GO) env GOARCH)=$(BIN)
 image: build

@@ -19,8 +19,8 @@ import (
 )
 
 // Config is podlock-runtime's configuration file, /etc/podlock/config.yaml
-// unless PODLOCK_CONFIG names another. Every key is optional; README.md
-// documents each.
+// unless PODLOCK_CONFIG names another. Every key is optional;
+// runtime/README.md documents each.
 type Config struct {
 	// Runtime is the real OCI runtime: a path, or a name looked up in PATH.
 	// Default: the first runc in PATH that is not podlock-runtime itself.

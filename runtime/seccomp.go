@@ -104,7 +104,7 @@ func (r *Runtime) compileSeccomp(ctx context.Context, namespace, name string, li
 			return nil, fmt.Errorf("seccomp profile %s: %w", name, err)
 		}
 		if len(refused) > 0 {
-			return nil, fmt.Errorf("seccomp profile %s refuses system calls that podlock-helper makes to start the container's listed binaries: %s; allow them in the SeccompProfile (podlock's README lists them), or list no binaries for the container",
+			return nil, fmt.Errorf("seccomp profile %s refuses system calls that podlock-helper makes to start the container's listed binaries: %s; allow them in the SeccompProfile (profiles/README.md lists them under SeccompProfile), or list no binaries for the container",
 				name, strings.Join(refused, ", "))
 		}
 	}

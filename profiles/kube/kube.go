@@ -4,7 +4,7 @@
 // It speaks plain HTTPS rather than going through client-go: it is linked
 // into podlock-runtime, which the container runtime executes for every runc
 // command, and client-go's package initialisation alone costs several
-// milliseconds at each of them (see README, "Profiles from the API server").
+// milliseconds at each of them (see profiles/README.md, "Profiles from the API server").
 // A lookup is one GET.
 package kube
 

@@ -140,21 +140,24 @@ func show(r v1alpha1.AccessRules) string {
 	return string(data)
 }
 
-// Every rule set of podlock's own profiles (the README's, and those of the
-// tests) goes to landlockconfig and back unchanged.
+// Every rule set of podlock's own profiles (the documentation's, and those
+// of the tests) goes to landlockconfig and back unchanged.
 func TestRoundTripPodlockProfiles(t *testing.T) {
 	sources := map[string][]byte{"testdata/podlock-profiles.yaml": readTestdata(t, "podlock-profiles.yaml")}
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks []string
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
-		if strings.Contains(m[1], "kind: LandlockProfile") {
-			blocks = append(blocks, m[1])
+	// The pages whose yaml blocks hold profiles.
+	for _, page := range []string{"README.md", "profiles/README.md", "runtime/record/README.md"} {
+		text, err := os.ReadFile(filepath.Join("..", "..", page))
+		if err != nil {
+			t.Fatal(err)
 		}
+		var blocks []string
+		for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(text), -1) {
+			if strings.Contains(m[1], "kind: LandlockProfile") {
+				blocks = append(blocks, m[1])
+			}
+		}
+		sources[page] = []byte(strings.Join(blocks, "\n---\n"))
 	}
-	sources["README.md"] = []byte(strings.Join(blocks, "\n---\n"))
 
 	seen := 0
 	for _, source := range slices.Sorted(maps.Keys(sources)) {

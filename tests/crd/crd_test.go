@@ -416,36 +416,39 @@ func seccomp(spec string) string {
 	return "apiVersion: podlock.kubewarden.io/v1alpha1\nkind: SeccompProfile\nmetadata:\n  name: x\nspec:" + spec + "\n"
 }
 
-// readmeProfiles returns the profile manifests of README.md's yaml blocks.
+// readmeProfiles returns the profile manifests of the yaml blocks of the
+// pages that show profiles: the README's quickstart and the reference.
 func readmeProfiles(t *testing.T) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(), "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	var block strings.Builder
-	in := false
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case !in && strings.HasPrefix(line, "```yaml"):
-			in = true
-			block.Reset()
-		case in && strings.HasPrefix(line, "```"):
-			in = false
-			for _, doc := range strings.Split(block.String(), "\n---\n") {
-				if strings.Contains(doc, "apiVersion: podlock.kubewarden.io/") {
-					out = append(out, doc)
+	for _, page := range []string{"README.md", "profiles/README.md", "runtime/record/README.md"} {
+		data, err := os.ReadFile(filepath.Join(repoRoot(), page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var block strings.Builder
+		in := false
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case !in && strings.HasPrefix(line, "```yaml"):
+				in = true
+				block.Reset()
+			case in && strings.HasPrefix(line, "```"):
+				in = false
+				for _, doc := range strings.Split(block.String(), "\n---\n") {
+					if strings.Contains(doc, "apiVersion: podlock.kubewarden.io/") {
+						out = append(out, doc)
+					}
 				}
+			case in:
+				block.WriteString(line + "\n")
 			}
-		case in:
-			block.WriteString(line + "\n")
 		}
 	}
 	if len(out) == 0 {
-		t.Fatal("README.md has no profile examples in yaml blocks")
+		t.Fatal("the documentation has no profile examples in yaml blocks")
 	}
 	return out
 }

@@ -450,7 +450,7 @@ spec:
   - names: [mmap]
     action: SCMP_ACT_ERRNO
 `},
-			want: `spec.seccompByContainer[app]: seccomp profile no-mmap refuses system calls that podlock-helper makes to start the container's listed binaries: mmap with args[2]=0x0, mmap with args[2]=0x3; allow them in the SeccompProfile (podlock's README lists them), or list no binaries for the container`,
+			want: `spec.seccompByContainer[app]: seccomp profile no-mmap refuses system calls that podlock-helper makes to start the container's listed binaries: mmap with args[2]=0x0, mmap with args[2]=0x3; allow them in the SeccompProfile (profiles/README.md lists them under SeccompProfile), or list no binaries for the container`,
 		},
 		{
 			name: "the namespace's profile denies Landlock",
