@@ -54,7 +54,7 @@ type landlockProfile struct {
 }
 
 func TestPlugin(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, "")
 	e.namespace("shop", nil)
 	e.namespace("other", map[string]string{"podlock.kubewarden.io/landlock-profile": "base"})
 	e.create("shop", "landlockprofiles", webProfile)
@@ -410,4 +410,57 @@ func TestPlugin(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A user with the permissions the README lists, in one namespace only,
+// runs every command; status leaves out the nodes it may not list.
+func TestNamespaceUser(t *testing.T) {
+	e := newEnv(t, "dev")
+	e.namespace("shop", nil)
+	e.cp.Apply(t, []byte(`
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: podlock-dev, namespace: shop}
+rules:
+- apiGroups: [""]
+  resources: [pods, events]
+  verbs: [list]
+- apiGroups: [podlock.kubewarden.io]
+  resources: [landlockprofiles]
+  verbs: [get, update]
+- apiGroups: [podlock.kubewarden.io]
+  resources: [seccompprofiles]
+  verbs: [get, create, update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: podlock-dev, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: podlock-dev}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: dev}
+`))
+	e.create("shop", "landlockprofiles", webProfile)
+	e.node("node-a", map[string]string{"podlock.kubewarden.io/ready": "true"})
+
+	r := e.run("", "status", "-n", "shop")
+	if r.err != nil || !strings.Contains(r.stderr, "kubectl-podlock: nodes not shown: ") || strings.Contains(r.stdout, "node-a") {
+		t.Errorf("status: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	e.ok("record", "web", "-n", "shop")
+	e.create("shop", "landlockprofiles", webRecorded)
+	e.create("shop", "seccompprofiles", webRecordedSeccomp)
+	e.ok("diff", "web", "-n", "shop")
+	e.ok("promote", "web", "-n", "shop", "--yes")
+	e.ok("record", "web", "-n", "shop")
+	e.ok("record", "web", "--stop", "-n", "shop")
+	file := filepath.Join(testenv.ModuleRoot(), "seccomp", "oci", "testdata", "fine-grained.json")
+	e.ok("apply-seccomp", file, "--name", "fine-grained", "-n", "shop")
+	e.ok("apply-seccomp", file, "--name", "fine-grained", "-n", "shop")
+
+	// Elsewhere, the API server's refusal names what is missing.
+	e.namespace("other", nil)
+	r = e.run("", "diff", "web", "-n", "other")
+	if r.err == nil || !strings.Contains(r.stderr, `landlockprofiles.podlock.kubewarden.io "web" is forbidden: User "dev" cannot get resource "landlockprofiles"`) {
+		t.Errorf("diff in another namespace: %v %s", r.err, r.stderr)
+	}
 }
