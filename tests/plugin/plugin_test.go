@@ -91,6 +91,7 @@ func TestPlugin(t *testing.T) {
 		e := e.sub(t)
 		out := e.ok("status", "-n", "shop")
 		for _, want := range []string{
+			"shop       api      Enforce  0            -", "shop       web      Enforce  0            -",
 			"shop       web-1  web", "api-1", "node-a  true", "node-b  false", "node-c  no podlock-node",
 			"shop       api      2        ", "shop       web      4        ", "/bin/sh was denied fs.write_file on /etc/passwd (profile web)",
 		} {
@@ -186,6 +187,30 @@ func TestPlugin(t *testing.T) {
 	e.do(http.StatusOK, http.MethodPatch, profilePath("shop", "landlockprofiles", "web-recorded")+"/status", webRecordedStatus)
 	e.create("shop", "seccompprofiles", webRecordedSeccomp)
 	e.do(http.StatusOK, http.MethodPatch, profilePath("shop", "seccompprofiles", "web-recorded-app")+"/status", webRecordedSeccompStatus)
+
+	t.Run("status shows the recording", func(t *testing.T) {
+		e := e.sub(t)
+		var report struct {
+			Profiles []struct {
+				Name, Mode, Recording          string
+				RecordingRules, RecordingNodes int
+			}
+		}
+		out := e.ok("status", "-n", "shop", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &report); err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			Name, Mode, Recording          string
+			RecordingRules, RecordingNodes int
+		}{{"api", "Enforce", "", 0, 0}, {"web", "Record", "web-recorded", 3, 2}}
+		if !reflect.DeepEqual(report.Profiles, want) {
+			t.Errorf("profiles %+v\nwant %+v", report.Profiles, want)
+		}
+		if out := e.ok("status", "-n", "shop"); !strings.Contains(out, "shop       web      Record   0            web-recorded  3               2") {
+			t.Errorf("status:\n%s", out)
+		}
+	})
 
 	t.Run("diff", func(t *testing.T) {
 		e := e.sub(t)
@@ -427,7 +452,7 @@ rules:
   verbs: [list]
 - apiGroups: [podlock.kubewarden.io]
   resources: [landlockprofiles]
-  verbs: [get, update]
+  verbs: [get, list, update]
 - apiGroups: [podlock.kubewarden.io]
   resources: [seccompprofiles]
   verbs: [get, create, update]
@@ -443,7 +468,7 @@ subjects:
 	e.node("node-a", map[string]string{"podlock.kubewarden.io/ready": "true"})
 
 	r := e.run("", "status", "-n", "shop")
-	if r.err != nil || !strings.Contains(r.stderr, "kubectl-podlock: nodes not shown: ") || strings.Contains(r.stdout, "node-a") {
+	if r.err != nil || !strings.Contains(r.stderr, "kubectl-podlock: nodes not shown: ") || strings.Contains(r.stdout, "node-a") || !strings.Contains(r.stdout, "shop       web      Enforce") {
 		t.Errorf("status: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 	}
 	e.ok("record", "web", "-n", "shop")
