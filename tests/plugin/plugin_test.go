@@ -166,7 +166,10 @@ func TestPlugin(t *testing.T) {
 		if r := e.run("", "record", "web", "--stop", "-n", "shop"); r.err == nil || !strings.Contains(r.stderr, "not Record") {
 			t.Errorf("stopping twice: %v %s", r.err, r.stderr)
 		}
-		e.ok("record", "web", "-n", "shop", "-o", "yaml")
+		out = e.ok("record", "web", "-n", "shop", "-o", "yaml")
+		if !strings.HasPrefix(out, "apiVersion: podlock.kubewarden.io/v1alpha1\nkind: LandlockProfile\n") {
+			t.Errorf("record -o yaml is no manifest:\n%s", out)
+		}
 	})
 
 	t.Run("nothing recorded", func(t *testing.T) {
