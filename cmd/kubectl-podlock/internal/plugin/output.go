@@ -59,12 +59,10 @@ func show(w io.Writer, format string, v any, table func(*tabwriter.Writer)) erro
 	}
 }
 
-// manifest returns an object as kubectl prints it, with its apiVersion
+// manifest returns a profile as kubectl prints it, with its apiVersion
 // and kind, which the typed client leaves out of what it decodes.
-func manifest[T interface {
-	*crd.LandlockProfile | *crd.SeccompProfile
-}](obj T) T {
-	switch o := any(obj).(type) {
+func manifest(obj any) any {
+	switch o := obj.(type) {
 	case *crd.LandlockProfile:
 		o.TypeMeta = metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindLandlockProfile}
 	case *crd.SeccompProfile:
