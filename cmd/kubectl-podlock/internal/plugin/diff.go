@@ -143,22 +143,21 @@ func (s *session) review(ctx context.Context, name string) (*review, error) {
 
 	// While the profile records, what is in force after --stop is the
 	// spec kept aside.
-	inForce := &r.profile.Spec
+	inForce, keptAside := &r.profile.Spec, false
 	if r.profile.Spec.Records() {
 		kept, ok, err := keptSpec(r.profile)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			inForce = kept
-			r.report.KeptAside = true
+			inForce, keptAside = kept, true
 		}
 	}
 	current := rules.Landlock(inForce)
 	var evidence []crd.RuleEvidence
+	var nodes []string
 	if rec := r.recorded.Status.Recording; rec != nil {
-		evidence = rec.Rules
-		r.report.Nodes = rec.Nodes
+		evidence, nodes = rec.Rules, rec.Nodes
 	}
 	seccomp, err := s.seccompRules(ctx, inForce.SeccompByContainer, nil)
 	if err != nil {
@@ -192,7 +191,7 @@ func (s *session) review(ctx context.Context, name string) (*review, error) {
 		return nil, err
 	}
 	r.report = diffReport{
-		Namespace: s.namespace, Profile: name, Recorded: recorded, Nodes: r.report.Nodes, KeptAside: r.report.KeptAside,
+		Namespace: s.namespace, Profile: name, Recorded: recorded, Nodes: nodes, KeptAside: keptAside,
 		Incomplete: r.recorded.Annotations[incompleteAnnotation],
 		Rules:      rules.Diff(current, recordedRules, evidence),
 		Denials:    ofProfile(denials, s.namespace, name),
