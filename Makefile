@@ -11,6 +11,7 @@
 #   make image   the podlock image from bin/, without a container engine:
 #                bin/image/oci (OCI layout) and bin/image/image.tar
 #   make e2e     only the end-to-end tests on a single-node cluster
+#   make plugin-archive  kubectl-podlock as a release artifact of its own
 #   make clean   remove bin/ and the cache of built test components
 
 GO       ?= go
@@ -40,7 +41,7 @@ CONTROLLER_GEN         := $(TOOLS_BIN)/controller-gen
 
 export GOFLAGS
 
-.PHONY: all build image test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
+.PHONY: all build image plugin-archive test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
 
 all: build
 
@@ -85,6 +86,13 @@ IMAGE           ?= podlock:$(VERSION)
 IMAGE_PLATFORMS ?= linux/$(shell $(GO) env GOARCH)=$(BIN)
 image: build
 	$(GO) run ./install/image -image $(IMAGE) -out $(BIN)/image $(IMAGE_PLATFORMS)
+
+# The kubectl plugin is published apart from the image, for users'
+# machines: an archive with the binary at its root (what krew and release
+# pages expect), the same bytes for the same binary.
+PLUGIN_ARCHIVE = $(BIN)/kubectl-podlock_$(shell $(GO) env GOOS)_$(shell $(GO) env GOARCH).tar.gz
+plugin-archive: $(BIN)/kubectl-podlock
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C $(BIN) -cf - kubectl-podlock | gzip -n > $(PLUGIN_ARCHIVE)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

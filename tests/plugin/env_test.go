@@ -6,6 +6,7 @@ package plugin
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -30,9 +31,15 @@ type env struct {
 	kubeconfig string
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts a control plane with the CRDs, and a kubeconfig of user
+// (admin when empty; any other user gets a token and no permissions).
+func newEnv(t *testing.T, user string) *env {
 	t.Helper()
-	cp := kube.StartControlPlane(t, kube.Options{})
+	opts := kube.Options{}
+	if user != "" {
+		opts.Tokens = map[string][]string{user: nil}
+	}
+	cp := kube.StartControlPlane(t, opts)
 	root := testenv.ModuleRoot()
 	crds, err := filepath.Glob(filepath.Join(root, "install", "crds", "*.yaml"))
 	if err != nil || len(crds) == 0 {
@@ -46,7 +53,11 @@ func newEnv(t *testing.T) *env {
 		cp.Apply(t, data)
 	}
 	e := &env{t: t, cp: cp, bin: filepath.Join(testenv.Binaries(t), "kubectl-podlock"), kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
-	if err := cp.WriteKubeconfig(e.kubeconfig, "admin", cp.AdminToken()); err != nil {
+	token := cp.AdminToken()
+	if user != "" {
+		token = cp.Token(user)
+	}
+	if err := cp.WriteKubeconfig(e.kubeconfig, cmp.Or(user, "admin"), token); err != nil {
 		t.Fatal(err)
 	}
 	return e

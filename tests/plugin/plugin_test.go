@@ -54,7 +54,7 @@ type landlockProfile struct {
 }
 
 func TestPlugin(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, "")
 	e.namespace("shop", nil)
 	e.namespace("other", map[string]string{"podlock.kubewarden.io/landlock-profile": "base"})
 	e.create("shop", "landlockprofiles", webProfile)
@@ -91,6 +91,7 @@ func TestPlugin(t *testing.T) {
 		e := e.sub(t)
 		out := e.ok("status", "-n", "shop")
 		for _, want := range []string{
+			"shop       api      Enforce  0            -", "shop       web      Enforce  0            -",
 			"shop       web-1  web", "api-1", "node-a  true", "node-b  false", "node-c  no podlock-node",
 			"shop       api      2        ", "shop       web      4        ", "/bin/sh was denied fs.write_file on /etc/passwd (profile web)",
 		} {
@@ -165,7 +166,10 @@ func TestPlugin(t *testing.T) {
 		if r := e.run("", "record", "web", "--stop", "-n", "shop"); r.err == nil || !strings.Contains(r.stderr, "not Record") {
 			t.Errorf("stopping twice: %v %s", r.err, r.stderr)
 		}
-		e.ok("record", "web", "-n", "shop", "-o", "yaml")
+		out = e.ok("record", "web", "-n", "shop", "-o", "yaml")
+		if !strings.HasPrefix(out, "apiVersion: podlock.kubewarden.io/v1alpha1\nkind: LandlockProfile\n") {
+			t.Errorf("record -o yaml is no manifest:\n%s", out)
+		}
 	})
 
 	t.Run("nothing recorded", func(t *testing.T) {
@@ -186,6 +190,30 @@ func TestPlugin(t *testing.T) {
 	e.do(http.StatusOK, http.MethodPatch, profilePath("shop", "landlockprofiles", "web-recorded")+"/status", webRecordedStatus)
 	e.create("shop", "seccompprofiles", webRecordedSeccomp)
 	e.do(http.StatusOK, http.MethodPatch, profilePath("shop", "seccompprofiles", "web-recorded-app")+"/status", webRecordedSeccompStatus)
+
+	t.Run("status shows the recording", func(t *testing.T) {
+		e := e.sub(t)
+		var report struct {
+			Profiles []struct {
+				Name, Mode, Recording          string
+				RecordingRules, RecordingNodes int
+			}
+		}
+		out := e.ok("status", "-n", "shop", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &report); err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			Name, Mode, Recording          string
+			RecordingRules, RecordingNodes int
+		}{{"api", "Enforce", "", 0, 0}, {"web", "Record", "web-recorded", 3, 2}}
+		if !reflect.DeepEqual(report.Profiles, want) {
+			t.Errorf("profiles %+v\nwant %+v", report.Profiles, want)
+		}
+		if out := e.ok("status", "-n", "shop"); !strings.Contains(out, "shop       web      Record   0            web-recorded  3               2") {
+			t.Errorf("status:\n%s", out)
+		}
+	})
 
 	t.Run("diff", func(t *testing.T) {
 		e := e.sub(t)
@@ -233,6 +261,20 @@ func TestPlugin(t *testing.T) {
 			if tmp.Change != "added" || tmp.Value != "/tmp" || tmp.Evidence == nil || tmp.Evidence.Count != 12 || len(tmp.Evidence.Pods) != 2 {
 				t.Errorf("-o %s: the /tmp rule: %+v", format, tmp)
 			}
+		}
+	})
+
+	t.Run("an incomplete recording", func(t *testing.T) {
+		e := e.sub(t)
+		e.do(http.StatusOK, http.MethodPatch, profilePath("shop", "landlockprofiles", "web-recorded"),
+			`{"metadata":{"annotations":{"podlock.kubewarden.io/recording-incomplete":"container app: 12 accesses left out"}}}`)
+		defer e.do(http.StatusOK, http.MethodPatch, profilePath("shop", "landlockprofiles", "web-recorded"),
+			`{"metadata":{"annotations":{"podlock.kubewarden.io/recording-incomplete":null}}}`)
+		if out := e.ok("diff", "web", "-n", "shop"); !strings.Contains(out, "The recording is incomplete: a recording was full, and what it left out is not here:\ncontainer app: 12 accesses left out\n") {
+			t.Errorf("diff of an incomplete recording:\n%s", out)
+		}
+		if out := e.ok("diff", "web", "-n", "shop", "-o", "json"); !strings.Contains(out, `"incomplete": "container app: 12 accesses left out"`) {
+			t.Errorf("diff -o json of an incomplete recording:\n%s", out)
 		}
 	})
 
@@ -396,4 +438,57 @@ func TestPlugin(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A user with the permissions the README lists, in one namespace only,
+// runs every command; status leaves out the nodes it may not list.
+func TestNamespaceUser(t *testing.T) {
+	e := newEnv(t, "dev")
+	e.namespace("shop", nil)
+	e.cp.Apply(t, []byte(`
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: podlock-dev, namespace: shop}
+rules:
+- apiGroups: [""]
+  resources: [pods, events]
+  verbs: [list]
+- apiGroups: [podlock.kubewarden.io]
+  resources: [landlockprofiles]
+  verbs: [get, list, update]
+- apiGroups: [podlock.kubewarden.io]
+  resources: [seccompprofiles]
+  verbs: [get, create, update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: podlock-dev, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: podlock-dev}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: dev}
+`))
+	e.create("shop", "landlockprofiles", webProfile)
+	e.node("node-a", map[string]string{"podlock.kubewarden.io/ready": "true"})
+
+	r := e.run("", "status", "-n", "shop")
+	if r.err != nil || !strings.Contains(r.stderr, "kubectl-podlock: nodes not shown: ") || strings.Contains(r.stdout, "node-a") || !strings.Contains(r.stdout, "shop       web      Enforce") {
+		t.Errorf("status: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	e.ok("record", "web", "-n", "shop")
+	e.create("shop", "landlockprofiles", webRecorded)
+	e.create("shop", "seccompprofiles", webRecordedSeccomp)
+	e.ok("diff", "web", "-n", "shop")
+	e.ok("promote", "web", "-n", "shop", "--yes")
+	e.ok("record", "web", "-n", "shop")
+	e.ok("record", "web", "--stop", "-n", "shop")
+	file := filepath.Join(testenv.ModuleRoot(), "seccomp", "oci", "testdata", "fine-grained.json")
+	e.ok("apply-seccomp", file, "--name", "fine-grained", "-n", "shop")
+	e.ok("apply-seccomp", file, "--name", "fine-grained", "-n", "shop")
+
+	// Elsewhere, the API server's refusal names what is missing.
+	e.namespace("other", nil)
+	r = e.run("", "diff", "web", "-n", "other")
+	if r.err == nil || !strings.Contains(r.stderr, `landlockprofiles.podlock.kubewarden.io "web" is forbidden: User "dev" cannot get resource "landlockprofiles"`) {
+		t.Errorf("diff in another namespace: %v %s", r.err, r.stderr)
+	}
 }

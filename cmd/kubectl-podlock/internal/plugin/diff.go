@@ -26,6 +26,11 @@ import (
 // mode, with the name of the recorded profile.
 const recordedFromLabel = v1alpha1.Group + "/recorded-from"
 
+// incompleteAnnotation, on a recorded LandlockProfile, says per container
+// how much a full recording left out (runtime/record.IncompleteAnnotation,
+// which this binary does not link: that package is the node's).
+const incompleteAnnotation = v1alpha1.Group + "/recording-incomplete"
+
 // kindSeccompProfile is the rule a container's seccompByContainer entry
 // becomes when it names no SeccompProfile of the namespace (a built-in
 // profile, or one that is missing): the name, not system calls.
@@ -108,9 +113,12 @@ type diffReport struct {
 	// those that record kept aside.
 	KeptAside bool `json:"keptAside,omitempty"`
 	// Nodes are the nodes that contributed to the recording.
-	Nodes   []string     `json:"nodes,omitempty"`
-	Rules   []rules.Line `json:"rules"`
-	Denials []denial     `json:"denials"`
+	Nodes []string `json:"nodes,omitempty"`
+	// Incomplete says how much recordings that were full left out, a line
+	// per container; empty when nothing was left out.
+	Incomplete string       `json:"incomplete,omitempty"`
+	Rules      []rules.Line `json:"rules"`
+	Denials    []denial     `json:"denials"`
 }
 
 // review reads a profile, its recording, the SeccompProfiles of both and
@@ -135,22 +143,21 @@ func (s *session) review(ctx context.Context, name string) (*review, error) {
 
 	// While the profile records, what is in force after --stop is the
 	// spec kept aside.
-	inForce := &r.profile.Spec
+	inForce, keptAside := &r.profile.Spec, false
 	if r.profile.Spec.Records() {
 		kept, ok, err := keptSpec(r.profile)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			inForce = kept
-			r.report.KeptAside = true
+			inForce, keptAside = kept, true
 		}
 	}
 	current := rules.Landlock(inForce)
 	var evidence []crd.RuleEvidence
+	var nodes []string
 	if rec := r.recorded.Status.Recording; rec != nil {
-		evidence = rec.Rules
-		r.report.Nodes = rec.Nodes
+		evidence, nodes = rec.Rules, rec.Nodes
 	}
 	seccomp, err := s.seccompRules(ctx, inForce.SeccompByContainer, nil)
 	if err != nil {
@@ -184,9 +191,10 @@ func (s *session) review(ctx context.Context, name string) (*review, error) {
 		return nil, err
 	}
 	r.report = diffReport{
-		Namespace: s.namespace, Profile: name, Recorded: recorded, Nodes: r.report.Nodes, KeptAside: r.report.KeptAside,
-		Rules:   rules.Diff(current, recordedRules, evidence),
-		Denials: ofProfile(denials, s.namespace, name),
+		Namespace: s.namespace, Profile: name, Recorded: recorded, Nodes: nodes, KeptAside: keptAside,
+		Incomplete: r.recorded.Annotations[incompleteAnnotation],
+		Rules:      rules.Diff(current, recordedRules, evidence),
+		Denials:    ofProfile(denials, s.namespace, name),
 	}
 	if r.report.Rules == nil {
 		r.report.Rules = []rules.Line{}
@@ -241,6 +249,9 @@ func (d *diffReport) show(out io.Writer, format string) error {
 		}
 		fmt.Fprintf(w, "LandlockProfile %s/%s%s against its recording %s%s: %d added, %d removed, %d the same\n\n",
 			d.Namespace, d.Profile, kept, d.Recorded, nodes, counts[rules.Added], counts[rules.Removed], counts[rules.Same])
+		if d.Incomplete != "" {
+			fmt.Fprintf(w, "The recording is incomplete: a recording was full, and what it left out is not here:\n%s\n\n", d.Incomplete)
+		}
 		row(w, "", "CONTAINER", "BINARY", "KIND", "VALUE", "ACCESS", "SEEN", "PODS", "NODES", "FIRST SEEN", "LAST SEEN")
 		for _, l := range d.Rules {
 			cells := []string{changeMark[l.Change], l.Container, l.Binary, l.Kind, l.Value, l.Access}

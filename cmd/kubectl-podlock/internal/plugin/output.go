@@ -11,6 +11,9 @@ import (
 	"github.com/urfave/cli/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubewarden/podlock/profiles/crd"
+	"github.com/kubewarden/podlock/profiles/v1alpha1"
 )
 
 // Output formats of -o.
@@ -54,6 +57,18 @@ func show(w io.Writer, format string, v any, table func(*tabwriter.Writer)) erro
 		table(tw)
 		return tw.Flush()
 	}
+}
+
+// manifest returns a profile as kubectl prints it, with its apiVersion
+// and kind, which the typed client leaves out of what it decodes.
+func manifest(obj any) any {
+	switch o := obj.(type) {
+	case *crd.LandlockProfile:
+		o.TypeMeta = metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindLandlockProfile}
+	case *crd.SeccompProfile:
+		o.TypeMeta = metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindSeccompProfile}
+	}
+	return obj
 }
 
 // row writes one tab-separated line of a table; empty cells show as "-".

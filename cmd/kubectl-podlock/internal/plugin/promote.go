@@ -81,7 +81,7 @@ func promote(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return show(c.App.Writer, format, promoted, func(w *tabwriter.Writer) {
+	return show(c.App.Writer, format, manifest(promoted), func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "LandlockProfile %s/%s promoted from %s\n", s.namespace, name, r.recorded.Name)
 	})
 }

@@ -63,7 +63,7 @@ func record(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("LandlockProfile %s/%s: %w", s.namespace, name, err)
 	}
-	return show(c.App.Writer, format, profile, func(w *tabwriter.Writer) {
+	return show(c.App.Writer, format, manifest(profile), func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "LandlockProfile %s/%s %s (mode %s)\n", s.namespace, name, done, modeOf(&profile.Spec))
 	})
 }

@@ -79,7 +79,7 @@ func applySeccomp(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("SeccompProfile %s/%s: %w", s.namespace, name, err)
 	}
-	return show(c.App.Writer, format, profile, func(w *tabwriter.Writer) {
+	return show(c.App.Writer, format, manifest(profile), func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "SeccompProfile %s/%s %s\n", s.namespace, name, verb)
 	})
 }

@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubewarden/podlock/cmd/kubectl-podlock/internal/rules"
+	"github.com/kubewarden/podlock/profiles/crd"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 )
 
@@ -26,8 +28,10 @@ const (
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "show which pods are bound to which profiles, which nodes are ready for podlock, and recent denials per profile",
-		Description: `Pods: those bound to a LandlockProfile, by their own label
+		Usage: "show the profiles and their recordings, which pods are bound to which profiles, which nodes are ready for podlock, and recent denials per profile",
+		Description: `Profiles: the LandlockProfiles, their mode, how many pods use them, and
+the recording podlock-node published of each (PROFILE-recorded), if any.
+Pods: those bound to a LandlockProfile, by their own label
 podlock.kubewarden.io/profile or by their namespace's label
 podlock.kubewarden.io/landlock-profile. Nodes: the labels podlock-node
 keeps (ready, Landlock ABI); a user who may not list nodes sees none.
@@ -41,9 +45,23 @@ profile (Events expire, after an hour by default).`,
 
 // statusReport is what status prints.
 type statusReport struct {
-	Pods    []podBinding     `json:"pods"`
-	Nodes   []nodeState      `json:"nodes"`
-	Denials []profileDenials `json:"denials"`
+	Profiles []profileState   `json:"profiles"`
+	Pods     []podBinding     `json:"pods"`
+	Nodes    []nodeState      `json:"nodes"`
+	Denials  []profileDenials `json:"denials"`
+}
+
+// profileState is a LandlockProfile and its recording, if any.
+type profileState struct {
+	Namespace string        `json:"namespace"`
+	Name      string        `json:"name"`
+	Mode      v1alpha1.Mode `json:"mode"`
+	PodsInUse int32         `json:"podsInUse"`
+	// Recording is the recorded profile podlock-node published, if any,
+	// with the number of its rules and of the nodes that contributed.
+	Recording      string `json:"recording,omitempty"`
+	RecordingRules int    `json:"recordingRules,omitempty"`
+	RecordingNodes int    `json:"recordingNodes,omitempty"`
 }
 
 type podBinding struct {
@@ -81,11 +99,20 @@ func status(c *cli.Context) error {
 	}
 	ctx := c.Context
 
+	report := statusReport{Profiles: []profileState{}, Pods: []podBinding{}, Nodes: []nodeState{}}
+	var profiles crd.LandlockProfileList
+	switch err := s.client.List(ctx, &profiles, client.InNamespace(namespace)); {
+	case apierrors.IsForbidden(err):
+		fmt.Fprintf(c.App.ErrWriter, "kubectl-podlock: profiles not shown: %v\n", err)
+	case err != nil:
+		return fmt.Errorf("listing LandlockProfiles: %w", err)
+	}
+	report.Profiles = profileStates(profiles.Items)
+
 	var pods corev1.PodList
 	if err := s.client.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
-	report := statusReport{Pods: []podBinding{}, Nodes: []nodeState{}}
 	byName := map[string]*corev1.Pod{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
@@ -122,6 +149,15 @@ func status(c *cli.Context) error {
 
 	now := time.Now()
 	return show(c.App.Writer, format, report, func(w *tabwriter.Writer) {
+		row(w, "NAMESPACE", "PROFILE", "MODE", "PODS IN USE", "RECORDING", "RECORDED RULES", "RECORDED ON NODES")
+		for _, p := range report.Profiles {
+			rules, nodes := "", ""
+			if p.Recording != "" {
+				rules, nodes = strconv.Itoa(p.RecordingRules), strconv.Itoa(p.RecordingNodes)
+			}
+			row(w, p.Namespace, p.Name, string(p.Mode), strconv.Itoa(int(p.PodsInUse)), p.Recording, rules, nodes)
+		}
+		fmt.Fprintln(w)
 		row(w, "NAMESPACE", "POD", "PROFILE", "NAMESPACE PROFILE", "NODE", "PHASE")
 		for _, p := range report.Pods {
 			row(w, p.Namespace, p.Name, p.Profile, p.NamespaceProfile, p.Node, p.Phase)
@@ -144,4 +180,33 @@ func status(c *cli.Context) error {
 			row(w, d.Namespace, d.Profile, strconv.Itoa(int(d.Count)), age(d.LastSeen, now), d.Latest)
 		}
 	})
+}
+
+// profileStates lists the profiles users wrote, each with the recording
+// podlock-node published of it; recordings are not listed on their own.
+func profileStates(items []crd.LandlockProfile) []profileState {
+	recordings := map[[2]string]*crd.LandlockProfile{}
+	for i := range items {
+		p := &items[i]
+		if from := p.Labels[recordedFromLabel]; from != "" && p.Name == recordedName(from) {
+			recordings[[2]string{p.Namespace, from}] = p
+		}
+	}
+	out := []profileState{}
+	for i := range items {
+		p := &items[i]
+		if _, recorded := p.Labels[recordedFromLabel]; recorded {
+			continue
+		}
+		st := profileState{Namespace: p.Namespace, Name: p.Name, Mode: modeOf(&p.Spec), PodsInUse: p.Status.PodsInUse}
+		if rec, ok := recordings[[2]string{p.Namespace, p.Name}]; ok {
+			st.Recording = rec.Name
+			st.RecordingRules = len(rules.Landlock(&rec.Spec))
+			if rec.Status.Recording != nil {
+				st.RecordingNodes = len(rec.Status.Recording.Nodes)
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }
