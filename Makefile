@@ -11,6 +11,7 @@
 #   make image   the podlock image from bin/, without a container engine:
 #                bin/image/oci (OCI layout) and bin/image/image.tar
 #   make e2e     only the end-to-end tests on a single-node cluster
+#   make plugin-archive  kubectl-podlock as a release artifact of its own
 #   make clean   remove bin/ and the cache of built test components
 
 GO       ?= go
@@ -40,11 +41,11 @@ CONTROLLER_GEN         := $(TOOLS_BIN)/controller-gen
 
 export GOFLAGS
 
-.PHONY: all build image test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
+.PHONY: all build image plugin-archive test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
 
 all: build
 
-build: $(BIN)/podlock-runtime $(BIN)/podlock-runtime-confine $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller $(BIN)/podlock-convert
+build: $(BIN)/podlock-runtime $(BIN)/podlock-runtime-confine $(BIN)/podlock-helper $(BIN)/podlock-interpose $(BIN)/podlock-install $(BIN)/podlock-node $(BIN)/podlock-controller $(BIN)/kubectl-podlock
 
 # podlock-runtime, the front containerd executes for every runc command:
 # static, no cgo, only what the choice between runc and
@@ -77,9 +78,11 @@ $(BIN)/podlock-controller: FORCE
 $(BIN)/podlock-node: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-node
 
-# Runs on users' machines, next to kubectl: static, no cgo.
-$(BIN)/podlock-convert: FORCE
-	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/podlock-convert
+# The kubectl plugin runs on users' machines, next to kubectl, not in the
+# cluster: static, no cgo, and not in the image (install/image) but an
+# artifact of its own to put on the PATH.
+$(BIN)/kubectl-podlock: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ ./cmd/kubectl-podlock
 
 # The image the node DaemonSet and the controller's Deployment run
 # (install/image): the binaries of $(BIN) in /podlock. The same binaries
@@ -89,6 +92,13 @@ IMAGE           ?= podlock:$(VERSION)
 IMAGE_PLATFORMS ?= linux/$(shell $(GO) env GOARCH)=$(BIN)
 image: build
 	$(GO) run ./install/image -image $(IMAGE) -out $(BIN)/image $(IMAGE_PLATFORMS)
+
+# The kubectl plugin is published apart from the image, for users'
+# machines: an archive with the binary at its root (what krew and release
+# pages expect), the same bytes for the same binary.
+PLUGIN_ARCHIVE = $(BIN)/kubectl-podlock_$(shell $(GO) env GOOS)_$(shell $(GO) env GOARCH).tar.gz
+plugin-archive: $(BIN)/kubectl-podlock
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C $(BIN) -cf - kubectl-podlock | gzip -n > $(PLUGIN_ARCHIVE)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

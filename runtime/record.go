@@ -139,6 +139,7 @@ var recordAgentCmd = &cli.Command{
 			Namespace: c.String("namespace"),
 			Profile:   c.String("profile"),
 			Container: c.String("container"),
+			Pod:       c.String("pod"),
 			Network:   (&landlock.Ruleset{Network: &landlock.Network{}}).ABI() <= landlock.KernelABI(),
 		}
 		log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("pod", c.String("pod"), "container", out.Container, "output", out.File)

@@ -7,12 +7,18 @@
 //	                     adds the runtime handler)
 //	podlock-node run     keep the node identity's token fresh on the host
 //	                     and label the node with its Landlock ABI and
-//	                     whether podlock is ready on it (main container)
+//	                     whether podlock is ready on it, report denials,
+//	                     publish learning mode's recordings (main
+//	                     container)
+//
+// The logic lives in node/setup, node/agent, node/denials, node/probes and
+// node/publish; this command holds the flags and the wiring.
 //
 // The node identity that podlock-runtime uses on the host may only read
 // profiles; podlock-node's own identity may request tokens for it, post
-// Events and set podlock's labels on its own node (RBAC and the
-// ValidatingAdmissionPolicy of install/kubernetes), nothing else.
+// Events, set podlock's labels on its own node and write the recorded
+// profiles (RBAC and the ValidatingAdmissionPolicies of
+// install/kubernetes), nothing else.
 package main
 
 import (

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
@@ -17,6 +18,7 @@ import (
 	"github.com/kubewarden/podlock/internal/atomicfile"
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/runtime/record/evidence"
 )
 
 // Output is where the recording of one container goes: a manifest file per
@@ -30,6 +32,10 @@ type Output struct {
 	Namespace string
 	Profile   string
 	Container string
+	// Pod is the pod whose container is recorded, for the evidence.
+	Pod string
+	// Now is the clock of the evidence; nil: time.Now.
+	Now func() time.Time
 	// Network keeps the recorded TCP ports as network rules. Without it,
 	// the rules leave TCP alone: on a kernel older than Landlock ABI 4,
 	// network rules would keep the pods from starting.
@@ -57,7 +63,9 @@ func (o Output) SeccompName() string {
 	return strings.TrimRight(name[:253-1-16], "-.") + "-" + hex.EncodeToString(sum[:8])
 }
 
-// Save writes the recording into the pod's file.
+// Save writes the recording into the pod's file, and the evidence of its
+// rules into the evidence file next to it (evidence.FileOf), under the same
+// lock: the two files always describe the same rules.
 func (o Output) Save(rec *Recording) error {
 	unlock, err := lockFile(o.File + ".lock")
 	if err != nil {
@@ -106,6 +114,22 @@ func (o Output) Save(rec *Recording) error {
 	}
 	landlock.Spec.SeccompByContainer[o.Container] = v1alpha1.ProfileName(seccompName)
 
+	ev, err := evidence.Read(evidence.FileOf(o.File))
+	if err != nil {
+		return err
+	}
+	spec := evidence.AccessRuleEntries(o.Container, landlock.Spec.ProfilesByContainer[o.Container])
+	for _, rule := range seccomp.Spec.Syscalls[:1] {
+		for _, name := range rule.Names {
+			spec = append(spec, evidence.Rule{Container: o.Container, Kind: evidence.KindSyscall, Value: name})
+		}
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	updateEvidence(ev, o.Container, o.Pod, spec, rec, now().UTC())
+
 	var out bytes.Buffer
 	fmt.Fprintf(&out, header, o.File)
 	docs := []any{landlock}
@@ -120,13 +144,19 @@ func (o Output) Save(rec *Recording) error {
 		out.WriteString("---\n")
 		out.Write(data)
 	}
+	// The evidence goes first: a crash between the two leaves evidence
+	// for rules the file does not hold yet, which the next save drops,
+	// rather than rules without evidence.
+	if err := ev.Write(evidence.FileOf(o.File)); err != nil {
+		return err
+	}
 	return atomicfile.Write(o.File, out.Bytes(), 0o600)
 }
 
 // IncompleteAnnotation marks a recorded LandlockProfile some of whose
 // recordings were full (see MaxSize): a line per container says how much
 // its last full recording left out.
-const IncompleteAnnotation = v1alpha1.Group + "/recording-incomplete"
+const IncompleteAnnotation = evidence.IncompleteAnnotation
 
 func noteIncomplete(meta *v1alpha1.ObjectMeta, container string, dropped int) {
 	prefix := "container " + container + ": "

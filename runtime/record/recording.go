@@ -45,6 +45,9 @@ type Recording struct {
 	dropped  int
 	// full is called once, when the first entry is dropped.
 	full func()
+	// counted holds the rules whose evidence counted this recording's
+	// run already: a recording is saved many times.
+	counted map[string]bool
 }
 
 // MaxSize bounds the memory of a recording: 64 MiB hold about half a
@@ -116,6 +119,29 @@ func (r *Recording) Syscall(name string) {
 		r.syscalls[name] = true
 	}
 	r.mu.Unlock()
+}
+
+// syscallNames returns the system calls seen.
+func (r *Recording) syscallNames() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.syscalls))
+}
+
+// countOnce reports whether the rule named key is counted for this
+// recording for the first time. Its memory is bounded by the rules the
+// recording's own entries can produce.
+func (r *Recording) countOnce(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.counted[key] {
+		return false
+	}
+	if r.counted == nil {
+		r.counted = map[string]bool{}
+	}
+	r.counted[key] = true
+	return true
 }
 
 // changes counts what the recording has seen for the first time, so that

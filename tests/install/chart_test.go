@@ -254,11 +254,11 @@ node:
 				"--engine=containerd", "--config=/opt/containerd/main.toml")
 			agent := container(t, spec, "agent")
 			wantArgs(t, "agent", command(agent), "--bin-dir=/opt/bin", "--config-dir=/opt/podlock", "--token-ttl=30m",
-				"--report-denials=false", "--metrics-address=:19811", "--probe-address=:19812", "--index-dir=/run/plk")
+				"--report-denials=false", "--metrics-address=:19811", "--probe-address=:19812", "--index-dir=/run/plk", "--record-dir=/var/podlock")
 			wantJSON(t, "agent ports", agent["ports"], `[{"containerPort":19811,"name":"metrics"},{"containerPort":19812,"name":"probes"}]`)
 			wantJSON(t, "agent resources", agent["resources"], `{"limits":{"memory":"128Mi"},"requests":{"cpu":"5m","memory":"16Mi"}}`)
 			wantJSON(t, "mounts", agent["volumeMounts"], `[{"mountPath":"/host/opt/bin","name":"bin"},{"mountPath":"/host/opt/podlock","name":"podlock-config"},`+
-				`{"mountPath":"/host/run/plk","name":"container-index"}]`)
+				`{"mountPath":"/host/run/plk","name":"container-index"},{"mountPath":"/host/var/podlock","name":"records","readOnly":true}]`)
 			wantJSON(t, "volume", get(spec, "volumes", 0), `{"hostPath":{"path":"/opt/bin","type":"DirectoryOrCreate"},"name":"bin"}`)
 			wantJSON(t, "tolerations", spec["tolerations"], `[{"key":"gpu","operator":"Exists"}]`)
 			wantJSON(t, "nodeSelector", spec["nodeSelector"], `{"podlock":"yes"}`)

@@ -83,7 +83,8 @@ func TestNodeAgent(t *testing.T) {
 			t.Errorf("setup did not write %s: %v", f, err)
 		}
 	}
-	run("run", "--once", "--host-root=/", "--bin-dir="+hostBin, "--config-dir="+hostConfig, "--node-name=test-node", "--kubeconfig="+agentKubeconfig)
+	run("run", "--once", "--host-root=/", "--bin-dir="+hostBin, "--config-dir="+hostConfig, "--node-name=test-node", "--kubeconfig="+agentKubeconfig,
+		"--record-dir="+filepath.Join(dir, "records"))
 
 	t.Run("the node is labelled", func(t *testing.T) {
 		status, body, err := cp.Do("GET", "/api/v1/nodes/test-node", nil)

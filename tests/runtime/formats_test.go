@@ -11,17 +11,17 @@ import (
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
-// podlockConvert runs bin/podlock-convert with stdin and returns its
-// stdout.
+// podlockConvert runs `bin/kubectl-podlock convert` with stdin and
+// returns its stdout.
 func podlockConvert(t *testing.T, stdin []byte, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(testenv.Binaries(t), "podlock-convert"), args...)
+	cmd := exec.Command(filepath.Join(testenv.Binaries(t), "kubectl-podlock"), append([]string{"convert"}, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("podlock-convert %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("kubectl-podlock convert %s: %v: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out
 }
@@ -60,7 +60,8 @@ func TestQuickstartThroughLandlockconfig(t *testing.T) {
 // with EPERM.
 func TestSeccompFileThroughAPIServer(t *testing.T) {
 	a := newAPIEnv(t)
-	file := readFile(t, filepath.Join(testenv.ModuleRoot(), "seccomp", "oci", "testdata", "fine-grained.json"))
+	path := filepath.Join(testenv.ModuleRoot(), "seccomp", "oci", "testdata", "fine-grained.json")
+	file := readFile(t, path)
 	a.cp.Apply(t, []byte(bindSeccomp("fine-grained")))
 
 	// What kubectl apply sends: a create with strict field validation,
@@ -93,14 +94,9 @@ func TestSeccompFileThroughAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("podlock-convert seccomp import", func(t *testing.T) {
-		manifest := podlockConvert(t, file, "seccomp", "import", "--name", "fine-grained", "-")
-		if status, body := create(t, manifest); status != 201 {
-			t.Fatalf("create: %d %s", status, body)
-		}
-		if got, want := storedSpec(t, "fine-grained"), canonical(t, fileSpec); got != want {
-			t.Errorf("the API server holds\n%s\nnot the file's\n%s", got, want)
-		}
+	// The profile filters containers: what it allows runs, the rest fails.
+	filters := func(t *testing.T) {
+		t.Helper()
 		// One program per container: the tutorial's list lacks wait4, so a
 		// shell could not wait for the programs it starts.
 		for _, tc := range []struct {
@@ -120,6 +116,35 @@ func TestSeccompFileThroughAPIServer(t *testing.T) {
 			wantLines(t, "stdout", res.Stdout, tc.stdout)
 			wantLines(t, "stderr", res.Stderr, tc.stderr)
 		}
+	}
+
+	t.Run("kubectl-podlock convert seccomp import", func(t *testing.T) {
+		manifest := podlockConvert(t, file, "seccomp", "import", "--name", "fine-grained", "-")
+		if status, body := create(t, manifest); status != 201 {
+			t.Fatalf("create: %d %s", status, body)
+		}
+		if got, want := storedSpec(t, "fine-grained"), canonical(t, fileSpec); got != want {
+			t.Errorf("the API server holds\n%s\nnot the file's\n%s", got, want)
+		}
+		filters(t)
+	})
+
+	t.Run("kubectl-podlock apply-seccomp", func(t *testing.T) {
+		if status, body, err := a.cp.Do("DELETE", "/apis/podlock.kubewarden.io/v1alpha1/namespaces/default/seccompprofiles/fine-grained", nil); err != nil || status != 200 {
+			t.Fatalf("DELETE: %d %v %s", status, err, body)
+		}
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := a.cp.WriteKubeconfig(kubeconfig, "admin", a.cp.AdminToken()); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(filepath.Join(testenv.Binaries(t), "kubectl-podlock"), "apply-seccomp", path, "--name", "fine-grained", "--kubeconfig", kubeconfig)
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "SeccompProfile default/fine-grained created") {
+			t.Fatalf("apply-seccomp: %v %s", err, out)
+		}
+		if got, want := storedSpec(t, "fine-grained"), canonical(t, fileSpec); got != want {
+			t.Errorf("the API server holds\n%s\nnot the file's\n%s", got, want)
+		}
+		filters(t)
 	})
 
 	t.Run("the file wrapped as spec, as the README's jq one-liner does", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
+	"github.com/kubewarden/podlock/runtime/record/evidence"
 	"github.com/kubewarden/podlock/seccomp/helpercalls"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
@@ -72,6 +73,7 @@ func TestRecord(t *testing.T) {
 	recorded := testenv.WaitForRecording(t, records, "default", "learned")
 	t.Logf("recorded:\n%s", recorded)
 	checkRecording(t, recorded, port)
+	checkEvidence(t, filepath.Join(records, "default", "learned.yaml"), port)
 
 	// Applying the recording replaces the profile in mode Record.
 	e.profile("learned", string(recorded))
@@ -155,6 +157,31 @@ func checkRecording(t *testing.T, recorded []byte, port int) {
 	// their own.
 	if !reflect.DeepEqual(rules[1:], helpercalls.Rules()) {
 		t.Errorf("rules after the calls seen %+v, want podlock-helper's %+v", rules[1:], helpercalls.Rules())
+	}
+}
+
+// checkEvidence checks that the evidence file next to the recording holds
+// one run, in one pod, for the rules the script needed.
+func checkEvidence(t *testing.T, recording string, port int) {
+	t.Helper()
+	ev, err := evidence.Read(evidence.FileOf(recording))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]evidence.Rule{}
+	for _, r := range ev.Rules {
+		seen[r.Binary+" "+r.Kind+" "+r.Value+" "+r.Access] = r
+	}
+	for _, key := range []string{
+		"/bin/busybox path /etc/passwd readOnly",
+		"/bin/busybox path /opt/bin/id readExec",
+		fmt.Sprintf("/bin/busybox connectTCP %d ", port),
+		" syscall connect ",
+	} {
+		r, ok := seen[key]
+		if !ok || r.Count != 1 || len(r.Pods) != 1 || r.FirstSeen.IsZero() || r.LastSeen.Before(r.FirstSeen) {
+			t.Errorf("evidence of %q: %+v (found: %v)", key, r, ok)
+		}
 	}
 }
 

@@ -54,7 +54,8 @@ func StartNodeAgent(t testing.TB, cp *kube.ControlPlane, node, indexDir string, 
 	a := &NodeAgent{Metrics: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)), Probes: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
 	bin := testenv.Binaries(t)
 	cmd := exec.Command(filepath.Join(bin, "podlock-node"), append([]string{"run", "--host-root=/", "--bin-dir=" + bin, "--config-dir=" + dir,
-		"--node-name=" + node, "--kubeconfig=" + kubeconfig, "--metrics-address=" + a.Metrics, "--probe-address=" + a.Probes, "--index-dir=" + indexDir}, extra...)...)
+		"--node-name=" + node, "--kubeconfig=" + kubeconfig, "--metrics-address=" + a.Metrics, "--probe-address=" + a.Probes, "--index-dir=" + indexDir,
+		"--record-dir=" + filepath.Join(dir, "records")}, extra...)...)
 	a.cmd = cmd
 	log, err := os.Create(filepath.Join(dir, "podlock-node.log"))
 	if err != nil {

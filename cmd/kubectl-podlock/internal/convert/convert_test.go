@@ -1,4 +1,4 @@
-package main
+package convert_test
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubewarden/podlock/cmd/kubectl-podlock/internal/plugin"
 )
 
 // convert runs the command with args and stdin, and returns its exit
@@ -14,7 +16,7 @@ import (
 func convert(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(context.Background(), append([]string{"podlock-convert"}, args...), strings.NewReader(stdin), &out, &errOut)
+	code = plugin.Main(context.Background(), append([]string{"kubectl-podlock", "convert"}, args...), strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

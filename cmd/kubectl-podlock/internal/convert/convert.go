@@ -1,13 +1,13 @@
-// Command podlock-convert converts profiles between podlock's resources
-// and the formats users already have: Landlock rules to and from
-// landlockconfig, and OCI or Docker seccomp JSON to SeccompProfile
-// manifests. It is a separate binary so that podlock-runtime, executed for
-// every container operation, links no parser it does not need; the
-// conversions themselves live in profiles/landlockconfig and seccomp/oci.
-package main
+// Package convert is `kubectl podlock convert`: it converts profiles
+// between podlock's resources and the formats users already have, Landlock
+// rules to and from landlockconfig, and OCI or Docker seccomp JSON to
+// SeccompProfile manifests, on files, without a cluster. It lives in the
+// kubectl plugin so that podlock-runtime, executed for every container
+// operation, links no parser it does not need; the conversions themselves
+// live in profiles/landlockconfig and seccomp/oci.
+package convert
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,18 +24,6 @@ import (
 	"github.com/kubewarden/podlock/seccomp/oci"
 )
 
-func main() {
-	os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr))
-}
-
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if err := newApp(stdin, stdout, stderr).RunContext(ctx, args); err != nil {
-		fmt.Fprintf(stderr, "podlock-convert: %v\n", err)
-		return 1
-	}
-	return 0
-}
-
 const landlockconfigDescription = `landlockconfig is the policy format of the Landlock maintainers
 (github.com/landlock-lsm/landlockconfig), in JSON or TOML. One document is
 one Landlock ruleset, with no notion of binaries or containers: convert the
@@ -49,21 +37,20 @@ rights that is none of readOnly, readExec, readWrite and readWriteExec,
 relative or unclean paths, variables without values, groups (abi.all, ...)
 at an ABI newer than podlock knows.`
 
-func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+// NewCommand returns the convert command. Its input is the app's Reader
+// (for the file name -), its output the app's Writer.
+func NewCommand() *cli.Command {
 	place := []cli.Flag{
 		&cli.StringFlag{Name: "container", Required: true, Usage: "the container `NAME` the rules are for"},
 		&cli.StringFlag{Name: "binary", Usage: "the binary `PATH` the rules are for, in profilesByContainer; without it, the container's containerWide rules"},
 	}
 	format := &cli.StringFlag{Name: "format", Usage: "json or toml (default: from the file's extension, else json)"}
-	return &cli.App{
-		Name:      "podlock-convert",
-		Usage:     "convert profiles between podlock's resources and landlockconfig or OCI seccomp JSON",
-		Writer:    stdout,
-		ErrWriter: stderr,
-		Reader:    stdin,
-		// Errors are printed once, by run.
-		ExitErrHandler: func(*cli.Context, error) {},
-		Commands: []*cli.Command{{
+	return &cli.Command{
+		Name:  "convert",
+		Usage: "convert profiles between podlock's resources and landlockconfig or OCI seccomp JSON, on files",
+		Description: `Reads a file (- for stdin) and prints the result; it needs no cluster.
+Pipe a printed manifest to kubectl apply -f -.`,
+		Subcommands: []*cli.Command{{
 			Name:        "landlockconfig",
 			Usage:       "Landlock rules to and from landlockconfig documents",
 			Description: landlockconfigDescription,

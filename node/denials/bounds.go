@@ -1,4 +1,4 @@
-package main
+package denials
 
 import (
 	"hash/maphash"

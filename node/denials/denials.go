@@ -1,4 +1,8 @@
-package main
+// Package denials reports the Landlock denials of confined processes,
+// read from the kernel's audit records and attributed to their containers
+// through podlock-runtime's index, as Events on their pods and as
+// Prometheus counters, within bounds that hold whatever a container does.
+package denials
 
 import (
 	"context"
@@ -32,8 +36,8 @@ const (
 	collectGrace = time.Minute
 )
 
-// reporter publishes denials as Events on their pods and as counters.
-type reporter struct {
+// Reporter publishes denials as Events on their pods and as counters.
+type Reporter struct {
 	client  kubernetes.Interface
 	log     *slog.Logger
 	node    string
@@ -42,13 +46,14 @@ type reporter struct {
 	events  *eventGate
 }
 
-func newReporter(client kubernetes.Interface, log *slog.Logger, node string, reg prometheus.Registerer) *reporter {
+// NewReporter returns a reporter for node that registers its counter with reg.
+func NewReporter(client kubernetes.Interface, log *slog.Logger, node string, reg prometheus.Registerer) *Reporter {
 	counter := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podlock_denials_total",
 		Help: "Accesses denied to processes confined by podlock, by namespace, profile, container, binary and access right.",
 	}, []string{"namespace", "profile", "container", "binary", "access"})
 	reg.MustRegister(counter)
-	return &reporter{
+	return &Reporter{
 		client:  client,
 		log:     log,
 		node:    node,
@@ -58,10 +63,10 @@ func newReporter(client kubernetes.Interface, log *slog.Logger, node string, reg
 	}
 }
 
-// watch reports the denials the kernel records until ctx ends, attributing
+// Watch reports the denials the kernel records until ctx ends, attributing
 // each to the container that the index names for the process's cgroups.
 // While another audit daemon runs, it waits for it to go.
-func (r *reporter) watch(ctx context.Context, procRoot string, containers *index.Reader) error {
+func (r *Reporter) Watch(ctx context.Context, procRoot string, containers *index.Reader) error {
 	ownerOf, err := audit.CgroupOwner(procRoot, func(cgroups []string) (landlock.Owner, bool) {
 		e, ok := containers.Container(cgroups)
 		return e.Owner, ok
@@ -104,9 +109,9 @@ func (r *reporter) watch(ctx context.Context, procRoot string, containers *index
 	}
 }
 
-// collect removes, now and then until ctx ends, the index entries of
+// Collect removes, now and then until ctx ends, the index entries of
 // containers that have no process left.
-func collect(ctx context.Context, log *slog.Logger, containers *index.Reader, procRoot string) {
+func Collect(ctx context.Context, log *slog.Logger, containers *index.Reader, procRoot string) {
 	for {
 		processes, err := allCgroups(procRoot)
 		if err == nil {
@@ -152,7 +157,7 @@ func allCgroups(procRoot string) ([][]string, error) {
 	return out, nil
 }
 
-func (r *reporter) report(ctx context.Context, d audit.Denial) {
+func (r *Reporter) report(ctx context.Context, d audit.Denial) {
 	o := d.Owner
 	r.counter.WithLabelValues(r.labels.values(o, d.Binary, d.Access)...).Inc()
 	if o.Pod == "" {

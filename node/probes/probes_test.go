@@ -1,4 +1,4 @@
-package main
+package probes
 
 import (
 	"errors"
@@ -40,13 +40,13 @@ func TestProbes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newProbes(func() bool { return tt.installed }, time.Hour, tt.reportDenials)
+			p := New(func() bool { return tt.installed }, time.Hour, tt.reportDenials)
 			p.now = func() time.Time { return now }
 			p.auditDaemon = func() (int, error) { return tt.auditPID, tt.auditErr }
 			if !tt.tokenExpires.IsZero() {
-				p.tokenWritten(tt.tokenExpires)
+				p.TokenWritten(tt.tokenExpires)
 			}
-			srv := httptest.NewServer(p.handler())
+			srv := httptest.NewServer(p.Handler())
 			defer srv.Close()
 
 			if code, body := get(t, srv.URL+"/healthz"); code != http.StatusOK || body != "ok\n" {

@@ -1,4 +1,6 @@
-package main
+// Package probes answers the kubelet's liveness and readiness probes of
+// `podlock-node run`.
+package probes
 
 import (
 	"context"
@@ -13,12 +15,12 @@ import (
 	"github.com/kubewarden/podlock/landlock/audit"
 )
 
-// probes answers the kubelet's liveness (/healthz) and readiness (/readyz)
+// Probes answers the kubelet's liveness (/healthz) and readiness (/readyz)
 // probes of `podlock-node run`. Ready means podlock works on the node as
 // the agent keeps it: the binaries are installed and the kernel has
 // Landlock, podlock-runtime's token was renewed on time, and, when denials
 // are reported, this process is the kernel's audit daemon.
-type probes struct {
+type Probes struct {
 	// installed reports whether confined containers can start here.
 	installed func() bool
 	// ttl is the lifetime of the tokens the agent requests.
@@ -34,15 +36,17 @@ type probes struct {
 	tokenExpires atomic.Int64
 }
 
-func newProbes(installed func() bool, ttl time.Duration, reportDenials bool) *probes {
-	return &probes{installed: installed, ttl: ttl, reportDenials: reportDenials, auditDaemon: audit.DaemonPID, now: time.Now}
+// New returns the probes of an agent: installed reports whether confined
+// containers can start on the node.
+func New(installed func() bool, ttl time.Duration, reportDenials bool) *Probes {
+	return &Probes{installed: installed, ttl: ttl, reportDenials: reportDenials, auditDaemon: audit.DaemonPID, now: time.Now}
 }
 
-// tokenWritten records the expiry of the token just written.
-func (p *probes) tokenWritten(expires time.Time) { p.tokenExpires.Store(expires.UnixNano()) }
+// TokenWritten records the expiry of the token just written.
+func (p *Probes) TokenWritten(expires time.Time) { p.tokenExpires.Store(expires.UnixNano()) }
 
-// notReady returns why the node is not ready, or nil.
-func (p *probes) notReady() error {
+// NotReady returns why the node is not ready, or nil.
+func (p *Probes) NotReady() error {
 	var errs []error
 	if !p.installed() {
 		errs = append(errs, errors.New("podlock-runtime, podlock-runtime-confine, podlock-helper or podlock-interpose is not installed, or the kernel has no Landlock ABI 3"))
@@ -67,13 +71,14 @@ func (p *probes) notReady() error {
 	return errors.Join(errs...)
 }
 
-func (p *probes) handler() http.Handler {
+// Handler serves /healthz and /readyz.
+func (p *Probes) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := p.notReady(); err != nil {
+		if err := p.NotReady(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, err)
 			return
@@ -83,9 +88,9 @@ func (p *probes) handler() http.Handler {
 	return mux
 }
 
-// serve answers the probes on addr until ctx ends.
-func (p *probes) serve(ctx context.Context, addr string, log *slog.Logger) {
-	srv := &http.Server{Addr: addr, Handler: p.handler(), ReadHeaderTimeout: 5 * time.Second}
+// Serve answers the probes on addr until ctx ends.
+func (p *Probes) Serve(ctx context.Context, addr string, log *slog.Logger) {
+	srv := &http.Server{Addr: addr, Handler: p.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
