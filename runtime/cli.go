@@ -16,16 +16,16 @@ import (
 // Version is set at build time with -ldflags "-X ...runtime.Version=...".
 var Version = "dev"
 
+// podlockCommand prefixes podlock's help and version: runc's own help,
+// version and usage errors are runc's, unchanged.
+const podlockCommand = "podlock"
+
 // isPodlockCommand tells podlock's own commands from runc's: runc's
 // commands and flags are never parsed here, only handed over.
 func isPodlockCommand(args Args) bool {
 	switch args.Verb() {
 	case "check", recordAgentCommand:
 		return true
-	case "":
-		_, v := args.Global("version")
-		_, short := args.Global("v")
-		return !v && !short
 	}
 	return false
 }
@@ -60,6 +60,10 @@ PODLOCK_CONFIG), keys:
                podlock-node attributes denials   (env PODLOCK_INDEX_DIR;
                default /run/podlock/containers)
 
+podlock-runtime hands every other command, and runc's help and version
+(podlock-runtime --help, --version), to the real runtime; podlock's own
+are "podlock-runtime podlock --help" and "podlock-runtime podlock version".
+
 Errors go to runc's --log file as JSON lines (level "error") and to stderr.`
 
 func runCLI(argv []string) int {
@@ -71,6 +75,14 @@ func runCLI(argv []string) int {
 		HideVersion:            true,
 		UseShortOptionHandling: true,
 		Commands: []*cli.Command{
+			{
+				Name:  "version",
+				Usage: "print podlock's version (--version prints the real runtime's)",
+				Action: func(*cli.Context) error {
+					fmt.Printf("podlock-runtime version %s\n", Version)
+					return nil
+				},
+			},
 			recordAgentCmd,
 			{
 				Name:  "check",
@@ -132,10 +144,4 @@ func check() error {
 	}
 	fmt.Println("ok")
 	return nil
-}
-
-// printVersion prints podlock's version before the real runtime prints its
-// own.
-func printVersion() {
-	fmt.Printf("podlock-runtime version %s\n", Version)
 }

@@ -66,6 +66,7 @@ const (
 	DefaultKubeconfig  = "/etc/podlock/kubeconfig"
 	DefaultRecordDir   = "/var/lib/podlock/records"
 	helperName         = "podlock-helper"
+	frontName          = "podlock-runtime"
 )
 
 // Values of Config.Source.
@@ -166,12 +167,16 @@ func LoadConfig() (*Config, error) {
 // RealRuntime resolves the runtime to hand over to.
 func (c *Config) RealRuntime() (string, error) {
 	self, _ := os.Executable()
+	// podlock-runtime, the front that executed this binary, sits next
+	// to it and must not be taken for runc either.
+	front := filepath.Join(filepath.Dir(self), frontName)
+	ours := func(p string) bool { return sameFile(p, self) || sameFile(p, front) }
 	if c.Runtime != "" {
 		p, err := exec.LookPath(c.Runtime)
 		if err != nil {
 			return "", fmt.Errorf("real runtime %q: %w; fix runtime in %s or PODLOCK_RUNTIME", c.Runtime, err, DefaultConfigFile)
 		}
-		if sameFile(p, self) {
+		if ours(p) {
 			return "", fmt.Errorf("real runtime %s is podlock-runtime itself; point runtime in %s or PODLOCK_RUNTIME at runc or crun", p, DefaultConfigFile)
 		}
 		return p, nil
@@ -185,7 +190,7 @@ func (c *Config) RealRuntime() (string, error) {
 			continue
 		}
 		p := filepath.Join(dir, "runc")
-		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 || sameFile(p, self) {
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 || ours(p) {
 			continue
 		}
 		return p, nil

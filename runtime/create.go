@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/kubewarden/podlock/profiles/v1alpha1"
 	"github.com/kubewarden/podlock/runtime/bundle"
 	"github.com/kubewarden/podlock/runtime/index"
+	"github.com/kubewarden/podlock/runtime/index/lookup"
 	"github.com/kubewarden/podlock/runtime/interpose"
 )
 
@@ -43,7 +45,13 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		// inspects and rewrites.
 		return errors.New("podlock-runtime does not support crun's --config: it confines containers through the bundle's config.json")
 	}
+	if len(r.args.Positional()) != 1 {
+		return nil // the runtime's usage error
+	}
 	b, err := bundle.Open(r.bundleDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no config.json: the runtime's own error
+	}
 	if err != nil {
 		return err
 	}
@@ -62,6 +70,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	}
 	// The source is built only here: containers without a profile must
 	// not pay for reading a kubeconfig or setting up TLS.
+	r.steps.mark("bundle")
 	if r.source, err = r.config.ProfileSource(r.log); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
@@ -97,6 +106,7 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 	if err := checkPodlockDir(b.Rootfs(), mounts); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
+	r.steps.mark("lookup")
 	c, err := r.compile(b, id, nsSpec, spec)
 	if err != nil {
 		return fmt.Errorf("%s, %w", id, err)
@@ -109,12 +119,16 @@ func (r *Runtime) prepareCreate(ctx context.Context) error {
 		Profile:          id.Profile,
 		NamespaceProfile: id.NamespaceProfile,
 	}
+	r.steps.mark("compile")
 	if err := r.addSeccomp(ctx, id, c, seccomps); err != nil {
 		return err
 	}
+	r.steps.mark("seccomp")
 	if err := r.install(b, c); err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
+	r.steps.mark("rewrite")
+	r.log.Debug("create steps", r.steps.attrs...)
 	r.log.Debug("container confined", "profile", id.Profile, "namespaceProfile", id.NamespaceProfile, "container", id.Container,
 		"binaries", len(c.Policy.Binaries), "containerWide", len(c.Policy.Container), "seccomp", c.owner.Seccomp, "namespaceSeccomp", c.owner.NamespaceSeccomp)
 	return nil
@@ -213,7 +227,7 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 	}
 	// First: an entry left by a later failure names a container that
 	// never runs, which podlock-node removes.
-	if err := r.recordInIndex(b, c.owner); err != nil {
+	if err := r.recordInIndex(b, c.owner, c.Policy.Wraps()); err != nil {
 		return err
 	}
 	state, hostState := filepath.Join(b.Dir, stateDirName), filepath.Join(b.Dir, hostStateDirName)
@@ -295,7 +309,7 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 
 // recordInIndex notes the container in podlock's host-side index before
 // it exists, so that podlock-node can tell its processes by their cgroup.
-func (r *Runtime) recordInIndex(b *bundle.Bundle, owner landlock.Owner) error {
+func (r *Runtime) recordInIndex(b *bundle.Bundle, owner landlock.Owner, execHelper bool) error {
 	positional := r.args.Positional()
 	if len(positional) == 0 {
 		return errors.New("no container ID on the command line")
@@ -304,7 +318,9 @@ func (r *Runtime) recordInIndex(b *bundle.Bundle, owner landlock.Owner) error {
 	if err != nil {
 		return err
 	}
-	e := index.Entry{ID: positional[0], Bundle: b.Dir, CgroupsPath: cgroupsPath, Owner: owner}
+	root, _ := r.args.Global("root")
+	e := index.Entry{ID: positional[0], Bundle: b.Dir, CgroupsPath: cgroupsPath, Owner: owner,
+		Key: lookup.Key(r.real, root), ExecHelper: execHelper}
 	if err := index.ValidateID(e.ID); err != nil {
 		return err
 	}

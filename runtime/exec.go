@@ -12,7 +12,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kubewarden/podlock/landlock"
-	"github.com/kubewarden/podlock/runtime/bundle"
+	"github.com/kubewarden/podlock/runtime/execwrap"
+	"github.com/kubewarden/podlock/runtime/index"
+	"github.com/kubewarden/podlock/runtime/index/lookup"
 )
 
 // prepareExec returns the command line for an exec into a container. A
@@ -26,41 +28,80 @@ func (r *Runtime) prepareExec(real string) ([]string, error) {
 		return argv, nil // let the runtime complain about the usage
 	}
 	id := pos[0]
+	wraps, err := r.execWraps(real, id)
+	if err != nil || !wraps {
+		return argv, err
+	}
+	if argv, err = execwrap.Argv(r.args); err != nil {
+		return nil, fmt.Errorf("exec into confined container %s: %w", id, err)
+	}
+	return argv, nil
+}
+
+// execWraps tells whether an exec into container id must start its
+// process through the helper. The container index answers without another
+// process: podlock wrote an entry at create for every container it
+// confines, under the real runtime and root. A container without one, and
+// without an entry under another spelling of the root, is not podlock's
+// (or does not exist, which the runtime reports in its own words). Only
+// an entry elsewhere leaves the question to the container's bundle.
+func (r *Runtime) execWraps(real, id string) (bool, error) {
+	root, _ := r.args.Global("root")
+	found, err := lookup.Find(r.config.IndexDir, id, lookup.Key(real, root))
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("exec into container %s: %w; fix indexDir in %s or PODLOCK_INDEX_DIR", id, err, DefaultConfigFile)
+	case found.Indexed:
+		return found.ExecHelper, nil
+	case !found.Elsewhere:
+		return false, nil
+	}
 	bundleDir, err := r.bundleOf(real, id)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	policy, err := landlock.ReadPolicy(filepath.Join(bundleDir, stateDirName, filepath.Base(landlock.PolicyPath)))
 	if errors.Is(err, os.ErrNotExist) {
-		return argv, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("exec into container %s: %w", id, err)
+		return false, fmt.Errorf("exec into container %s: %w", id, err)
 	}
-	if !policy.Wraps() {
-		return argv, nil
-	}
-	if file, ok := r.args.VerbFlag("process", "p"); ok {
-		if err := wrapProcessFile(file); err != nil {
-			return nil, fmt.Errorf("exec into confined container %s: %w", id, err)
-		}
-		return argv, nil
-	}
-	if len(pos) < 2 {
-		return argv, nil
-	}
-	cmd := append([]string{landlock.HelperPath}, pos[1:]...)
-	return ParseArgs(r.args.WithExecCommand(cmd)).WithVerbFlag("--no-new-privs"), nil
+	return policy.Wraps(), nil
 }
 
-// wrapProcessFile rewrites the process of `runc exec --process FILE`, which
-// runc reads instead of config.json's process.
-func wrapProcessFile(file string) error {
-	return bundle.EditProcessFile(file, func(p bundle.ProcessEditor) error {
-		p.SetNoNewPrivileges()
-		return p.PrependArgs(landlock.HelperPath)
-	})
+// delete runs the real runtime's delete and, once the container is gone,
+// removes its entry from the container index, so that a later container
+// of the same ID is not taken for this one. The front hands over only the
+// deletes of indexed containers; others are the real runtime's alone.
+func (r *Runtime) delete() error {
+	pos := r.args.Positional()
+	if len(pos) == 0 {
+		return execRuntime(r.real, r.args.Argv())
+	}
+	root, _ := r.args.Global("root")
+	cmd := exec.Command(r.real, r.args.Argv()[1:]...)
+	cmd.Args[0] = r.args.Argv()[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	runErr := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(runErr, &exit) {
+		return exitStatus(exit.ExitCode())
+	}
+	if runErr != nil {
+		return fmt.Errorf("delete %s: running %s: %w", pos[0], r.real, runErr)
+	}
+	if err := index.Remove(r.config.IndexDir, pos[0], lookup.Key(r.real, root)); err != nil {
+		return fmt.Errorf("delete %s: %w", pos[0], err)
+	}
+	return nil
 }
+
+// exitStatus is the real runtime's failure, whose exit status podlock
+// returns as its own; the runtime has reported it already.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // bundleOf asks the real runtime where the container's bundle is: runc and
 // crun both report it in `state`, and it is the one place that says

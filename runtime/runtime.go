@@ -6,31 +6,58 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/kubewarden/podlock/profiles"
 )
 
 // Runtime handles one invocation.
 type Runtime struct {
-	args   Args
+	args Args
+	// real is the real runtime's path.
+	real   string
 	log    *slog.Logger
 	config *Config
 	source profiles.Source
+	steps  steps
+}
+
+// steps times the phases of a confined create, which --debug logs for
+// make bench (CreateSteps): where each millisecond goes.
+type steps struct {
+	last  time.Time
+	attrs []any
+}
+
+func (s *steps) mark(name string) {
+	now := time.Now()
+	s.attrs = append(s.attrs, name+"Ms", float64(now.Sub(s.last).Microseconds())/1000)
+	s.last = now
 }
 
 // Main runs podlock-runtime with the given command line and returns the
 // exit code. On success it does not return: it executes the real runtime.
 func Main(argv []string) int {
 	args := ParseArgs(argv)
+	if args.Verb() == podlockCommand {
+		// podlock's help and version: `podlock-runtime podlock --help`.
+		return runCLI(append([]string{argv[0]}, args.Argv()[args.VerbIndex()+1:]...))
+	}
 	if isPodlockCommand(args) {
 		return runCLI(argv)
 	}
 	log := newLogger(args)
-	if err := run(args, log); err != nil {
+	err := run(args, log)
+	var status exitStatus
+	switch {
+	case errors.As(err, &status):
+		return int(status)
+	case err != nil:
 		log.Error(err.Error())
 		return 1
 	}
@@ -38,6 +65,7 @@ func Main(argv []string) int {
 }
 
 func run(args Args, log *slog.Logger) error {
+	start := time.Now()
 	cfg, err := LoadConfig()
 	if err != nil {
 		return err
@@ -47,7 +75,10 @@ func run(args Args, log *slog.Logger) error {
 		return err
 	}
 	argv := args.Argv()
-	r := &Runtime{args: args, log: log, config: cfg}
+	r := &Runtime{args: args, real: real, log: log, config: cfg, steps: steps{last: start}}
+	if args.AsksHelp() {
+		return execRuntime(real, argv)
+	}
 	switch args.Verb() {
 	case "create", "run":
 		if err := r.prepareCreate(context.Background()); err != nil {
@@ -61,18 +92,18 @@ func run(args Args, log *slog.Logger) error {
 		if err := r.checkRestore(); err != nil {
 			return err
 		}
-	case "":
-		printVersion() // only --version gets here; the runtime adds its own
+	case "delete":
+		return r.delete()
 	}
 	return execRuntime(real, argv)
 }
 
 // execRuntime replaces this process with the real runtime: no process is
 // left behind, and the runtime's exit status, signals and stdio are the
-// caller's directly.
+// caller's directly. argv[0] stays the name podlock-runtime was invoked
+// by, which runc and crun print in their help and messages.
 func execRuntime(real string, argv []string) error {
-	args := append([]string{real}, argv[1:]...)
-	err := syscall.Exec(real, args, os.Environ())
+	err := syscall.Exec(real, argv, os.Environ())
 	return fmt.Errorf("executing the real runtime %s: %w", real, err)
 }
 

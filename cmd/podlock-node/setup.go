@@ -15,10 +15,10 @@ const inClusterCA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 
 var setupCommand = &cli.Command{
 	Name:  "setup",
-	Usage: "copy podlock-runtime, podlock-helper and podlock-interpose onto the host and write podlock-runtime's configuration",
+	Usage: "copy podlock-runtime, podlock-runtime-confine, podlock-helper and podlock-interpose onto the host and write podlock-runtime's configuration",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "host-root", Value: "/host", Usage: "`DIR` where the host's root filesystem is mounted"},
-		&cli.StringFlag{Name: "bin-dir", Value: "/usr/local/bin", Usage: "host `DIR` for podlock-runtime, podlock-helper and podlock-interpose"},
+		&cli.StringFlag{Name: "bin-dir", Value: "/usr/local/bin", Usage: "host `DIR` for podlock-runtime, podlock-runtime-confine, podlock-helper and podlock-interpose"},
 		&cli.StringFlag{Name: "source-dir", Usage: "`DIR` holding the binaries to copy (default: the directory of podlock-node)"},
 		&cli.StringFlag{Name: "config-dir", Value: "/etc/podlock", Usage: "host `DIR` for config.yaml, kubeconfig and the token"},
 		&cli.StringFlag{Name: "cache-dir", Value: "/var/lib/podlock/cache", Usage: "host `DIR` for podlock-runtime's copies of profiles"},

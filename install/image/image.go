@@ -26,7 +26,7 @@ import (
 // Binaries are the files of the image, under Dir: the static binaries of
 // `make build`, which the node DaemonSet and the controller's Deployment
 // run from there.
-var Binaries = []string{"podlock-controller", "podlock-helper", "podlock-install", "podlock-interpose", "podlock-node", "podlock-runtime"}
+var Binaries = []string{"podlock-controller", "podlock-helper", "podlock-install", "podlock-interpose", "podlock-node", "podlock-runtime", "podlock-runtime-confine"}
 
 // Dir is where the binaries are in the image.
 const Dir = "podlock"

@@ -19,6 +19,8 @@ import (
 type root struct {
 	fd   int
 	path string // host path of the rootfs, symlinks resolved
+	// dirs caches canonical's resolution of directories.
+	dirs map[string]resolvedDir
 }
 
 func openRoot(dir string) (*root, error) {

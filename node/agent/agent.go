@@ -101,7 +101,7 @@ func (a *Agent) Ready() bool {
 	if landlock.KernelABI() < landlock.MinABI {
 		return false
 	}
-	for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
+	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"} {
 		if fi, err := os.Stat(filepath.Join(a.Binaries, name)); err != nil || fi.Mode()&0o111 == 0 {
 			return false
 		}

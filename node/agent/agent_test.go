@@ -49,7 +49,7 @@ func TestRefresh(t *testing.T) {
 			if err := os.MkdirAll(bin, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
+			for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"} {
 				if err := os.WriteFile(filepath.Join(bin, name), nil, 0o755); err != nil {
 					t.Fatal(err)
 				}

@@ -49,7 +49,7 @@ func (p *Probes) TokenWritten(expires time.Time) { p.tokenExpires.Store(expires.
 func (p *Probes) NotReady() error {
 	var errs []error
 	if !p.installed() {
-		errs = append(errs, errors.New("podlock-runtime, podlock-helper or podlock-interpose is not installed, or the kernel has no Landlock ABI 3"))
+		errs = append(errs, errors.New("podlock-runtime, podlock-runtime-confine, podlock-helper or podlock-interpose is not installed, or the kernel has no Landlock ABI 3"))
 	}
 	// Renewed at half its lifetime: with a quarter left, renewals have
 	// failed for a quarter of it.

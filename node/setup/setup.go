@@ -28,7 +28,7 @@ const (
 type Setup struct {
 	// HostRoot is where the host's root filesystem is mounted.
 	HostRoot string
-	// BinDir receives podlock-runtime, podlock-helper and
+	// BinDir receives podlock-runtime, podlock-runtime-confine, podlock-helper and
 	// podlock-interpose from SourceDir.
 	BinDir, SourceDir string
 	// ConfigDir receives config.yaml, the kubeconfig and the token.
@@ -47,7 +47,7 @@ func (s Setup) Run() error {
 	if err := os.MkdirAll(s.host(s.BinDir), 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
+	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"} {
 		if err := installBinary(filepath.Join(s.SourceDir, name), s.host(filepath.Join(s.BinDir, name))); err != nil {
 			return fmt.Errorf("installing %s: %w", name, err)
 		}
@@ -92,7 +92,7 @@ func (s Setup) Run() error {
 			return err
 		}
 	}
-	fmt.Printf("installed podlock-runtime, podlock-helper and podlock-interpose in %s, configuration in %s\n", s.BinDir, s.ConfigDir)
+	fmt.Printf("installed podlock-runtime, podlock-runtime-confine, podlock-helper and podlock-interpose in %s, configuration in %s\n", s.BinDir, s.ConfigDir)
 	return nil
 }
 

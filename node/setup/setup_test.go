@@ -12,7 +12,7 @@ import (
 // directory.
 func TestRun(t *testing.T) {
 	host, src := t.TempDir(), t.TempDir()
-	for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
+	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"} {
 		if err := os.WriteFile(filepath.Join(src, name), []byte(name), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -233,7 +233,12 @@ func (b *Bundle) EditSeccomp(edit func(*specs.LinuxSeccomp) (*specs.LinuxSeccomp
 }
 
 // Flush writes the changes to config.json and returns what it wrote.
-// Without changes it writes nothing.
+// Without changes it writes nothing. The write is atomic (a reader sees
+// the old file or the new) but not flushed to disk: a bundle lives only
+// as long as its container, under the engine's state directory (a tmpfs
+// under /run for containerd and CRI-O), and an engine that restarts
+// recreates it; make bench measured the flush at several milliseconds of
+// every confined create on this kind of machine.
 func (b *Bundle) Flush() ([]byte, error) {
 	if b.doc == nil {
 		return nil, nil
@@ -242,7 +247,7 @@ func (b *Bundle) Flush() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", ConfigName, err)
 	}
-	return data, atomicfile.Write(filepath.Join(b.Dir, ConfigName), data, b.mode)
+	return data, atomicfile.WriteVolatile(filepath.Join(b.Dir, ConfigName), data, b.mode)
 }
 
 // ProcessEditor changes an OCI process object in place.
@@ -267,31 +272,6 @@ func (e ProcessEditor) PrependArgs(args ...string) error {
 // SetNoNewPrivileges sets noNewPrivileges.
 func (e ProcessEditor) SetNoNewPrivileges() {
 	e.p["noNewPrivileges"] = true
-}
-
-// EditProcessFile changes the OCI process of a file, the way EditProcess
-// changes config.json's: for the --process file of `runc exec`.
-func EditProcessFile(file string, edit func(ProcessEditor) error) error {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("reading process file: %w", err)
-	}
-	fi, err := os.Stat(file)
-	if err != nil {
-		return fmt.Errorf("reading process file: %w", err)
-	}
-	p, err := decodeObject(raw)
-	if err != nil {
-		return fmt.Errorf("parsing process file %s: %w", file, err)
-	}
-	if err := edit(ProcessEditor{p}); err != nil {
-		return fmt.Errorf("process file %s: %w", file, err)
-	}
-	data, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encoding process file %s: %w", file, err)
-	}
-	return atomicfile.Write(file, data, fi.Mode().Perm())
 }
 
 // decodeObject decodes a JSON object keeping numbers as their text.

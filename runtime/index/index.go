@@ -9,15 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/kubewarden/podlock/internal/atomicfile"
 	"github.com/kubewarden/podlock/landlock"
+	"github.com/kubewarden/podlock/runtime/index/lookup"
 )
 
 // DefaultDir is where podlock-runtime keeps the index unless configured
@@ -36,18 +37,22 @@ type Entry struct {
 	CgroupsPath string `json:"cgroupsPath,omitempty"`
 	// Owner is the pod, the container and the profiles that confine it.
 	Owner landlock.Owner `json:"owner"`
+	// Key is lookup.Key of the real runtime and state root the container
+	// was created with: the same ID elsewhere is another container.
+	Key string `json:"key,omitempty"`
+	// ExecHelper: the container is confined as a whole, and an exec into
+	// it starts its process through the helper.
+	ExecHelper bool `json:"execHelper,omitempty"`
+
+	// file is the entry's file name in the index.
+	file string
 }
 
-// An entry is the file <ID>.json: the temporary files of an atomic write
-// (".<ID>.json.<random>") never end so.
-const entrySuffix = ".json"
+// maxEntrySize bounds what is read of one entry.
+const maxEntrySize = lookup.MaxEntrySize
 
-// maxEntrySize bounds what is read of one entry; entries are a few
-// hundred bytes.
-const maxEntrySize = 16 << 10
-
-// maxIDLength keeps <ID>.json within the 255 bytes of a file name.
-const maxIDLength = 250
+// maxIDLength keeps <ID>.<key>.json within the 255 bytes of a file name.
+const maxIDLength = 230
 
 // ValidateID checks that a container ID is one runc accepts (letters,
 // digits, '_', '+', '-' and '.', not "." or "..") and fits in a file name.
@@ -64,7 +69,7 @@ func ValidateID(id string) error {
 	return nil
 }
 
-// Write records e in dir, replacing any entry of the same ID. dir is
+// Write records e in dir, replacing any entry of the same ID and key. dir is
 // created root-only; the write costs one small file and a rename, no disk
 // flush: the index describes running containers, which a reboot ends.
 func Write(dir string, e Entry) error {
@@ -78,7 +83,20 @@ func Write(dir string, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("container index: encoding %s: %w", e.ID, err)
 	}
-	if err := atomicfile.WriteVolatile(filepath.Join(dir, e.ID+entrySuffix), data, 0o600); err != nil {
+	if err := atomicfile.WriteVolatile(filepath.Join(dir, lookup.FileName(e.ID, e.Key)), data, 0o600); err != nil {
+		return fmt.Errorf("container index: %w", err)
+	}
+	return nil
+}
+
+// Remove deletes the entry of container id under key; a missing entry is
+// not an error.
+func Remove(dir, id, key string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	err := os.Remove(filepath.Join(dir, lookup.FileName(id, key)))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("container index: %w", err)
 	}
 	return nil
@@ -90,6 +108,10 @@ type stamp struct {
 }
 
 func stampOf(st *unix.Stat_t) stamp {
+	return stamp{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim.Nano()}
+}
+
+func stampOfSyscall(st *syscall.Stat_t) stamp {
 	return stamp{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim.Nano()}
 }
 
@@ -105,38 +127,27 @@ func lstamp(file string) (stamp, error) {
 // a FIFO or reading more than maxEntrySize. Fields whose type changed
 // between podlock versions are left empty rather than losing the entry.
 func readEntry(file string) (Entry, stamp, error) {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return Entry{}, stamp{}, &os.PathError{Op: "open", Path: file, Err: err}
+	id, key, ok := lookup.ParseFileName(filepath.Base(file))
+	if !ok {
+		return Entry{}, stamp{}, fmt.Errorf("%s: not the name of an index entry", file)
 	}
-	f := os.NewFile(uintptr(fd), file)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return Entry{}, stamp{}, &os.PathError{Op: "stat", Path: file, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return Entry{}, stamp{}, fmt.Errorf("%s: not a regular file", file)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxEntrySize+1))
+	data, st, err := lookup.ReadEntryFileStat(file)
 	if err != nil {
 		return Entry{}, stamp{}, err
-	}
-	if len(data) > maxEntrySize {
-		return Entry{}, stamp{}, fmt.Errorf("%s: larger than %d bytes", file, maxEntrySize)
 	}
 	var e Entry
 	var typeErr *json.UnmarshalTypeError
 	if err := json.Unmarshal(data, &e); err != nil && !errors.As(err, &typeErr) {
 		return Entry{}, stamp{}, fmt.Errorf("%s: %w", file, err)
 	}
-	if want := strings.TrimSuffix(filepath.Base(file), entrySuffix); e.ID != want {
-		return Entry{}, stamp{}, fmt.Errorf("%s: entry of container %q, want %q", file, e.ID, want)
+	if e.ID != id || e.Key != key {
+		return Entry{}, stamp{}, fmt.Errorf("%s: entry of container %q under key %q, want %q under %q", file, e.ID, e.Key, id, key)
 	}
 	if e.Owner.Namespace == "" || e.Owner.Container == "" {
 		return Entry{}, stamp{}, fmt.Errorf("%s: no pod namespace or container name", file)
 	}
-	return e, stampOf(&st), nil
+	e.file = filepath.Base(file)
+	return e, stampOfSyscall(st), nil
 }
 
 // cgroup returns the last component of the cgroup runc puts the

@@ -6,9 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/kubewarden/podlock/runtime/index/lookup"
 )
 
 // rescanAfter bounds how long a new entry can go unseen when the index
@@ -48,7 +49,7 @@ func (r *Reader) Dir() string { return r.dir }
 func (r *Reader) Container(cgroups []string) (Entry, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := match(cgroups, r.lookup); ok && r.current(e.ID) {
+	if e, ok := match(cgroups, r.lookup); ok && r.current(e.file) {
 		return e, true
 	}
 	if !r.changed() {
@@ -68,10 +69,9 @@ func (r *Reader) lookup(leaf string) []Entry {
 	return out
 }
 
-// current reports whether the entry of a container is still the file it
-// was read from; a changed one is read again at the next scan.
-func (r *Reader) current(id string) bool {
-	name := id + entrySuffix
+// current reports whether the entry file name is still the file it was
+// read from; a changed one is read again at the next scan.
+func (r *Reader) current(name string) bool {
 	s, err := lstamp(filepath.Join(r.dir, name))
 	if err == nil && s == r.entries[name].stamp {
 		return true
@@ -134,7 +134,7 @@ func (r *Reader) names() (map[string]bool, error) {
 	}
 	names := map[string]bool{}
 	for _, d := range list {
-		if id, ok := strings.CutSuffix(d.Name(), entrySuffix); ok && ValidateID(id) == nil {
+		if id, _, ok := lookup.ParseFileName(d.Name()); ok && ValidateID(id) == nil {
 			names[d.Name()] = true
 		}
 	}

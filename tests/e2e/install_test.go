@@ -266,7 +266,7 @@ func (o *operator) waitPods(component, ref string, n int) []corev1.Pod {
 func (o *operator) waitNodeAgent(ref string) {
 	o.t.Helper()
 	o.waitPods("node", ref, 1)
-	for _, name := range []string{"podlock-runtime", "podlock-helper", "podlock-interpose"} {
+	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"} {
 		if _, err := os.Stat(filepath.Join(o.hostBin, name)); err != nil {
 			o.t.Errorf("the DaemonSet installed no %s: %v", name, err)
 		}
@@ -322,7 +322,7 @@ done`, withProfile("demo")))
 	// Another build: the same binaries, but a helper built without
 	// -trimpath, which makes it another file.
 	bin := t.TempDir()
-	for _, name := range []string{"podlock-runtime", "podlock-interpose", "podlock-install", "podlock-node", "podlock-controller"} {
+	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-interpose", "podlock-install", "podlock-node", "podlock-controller"} {
 		data, err := os.ReadFile(filepath.Join(testenv.Binaries(t), name))
 		if err != nil {
 			t.Fatal(err)

@@ -183,7 +183,7 @@ func TestNodeAgentProbes(t *testing.T) {
 		want  string
 	}{
 		{"binaries missing", []string{"--bin-dir=" + t.TempDir(), "--report-denials=false"},
-			"podlock-runtime, podlock-helper or podlock-interpose is not installed"},
+			"podlock-runtime, podlock-runtime-confine, podlock-helper or podlock-interpose is not installed"},
 		{"token refused", []string{"--service-account=podlock-system/nobody", "--report-denials=false"},
 			"no token written for podlock-runtime yet"},
 		{"audit socket held by another", nil,

@@ -22,10 +22,10 @@ type apiEnv struct {
 	cache string
 }
 
-func newAPIEnv(t testing.TB) *apiEnv {
+func newAPIEnv(t testing.TB, apiserverArgs ...string) *apiEnv {
 	t.Helper()
 	testenv.Require(t, testenv.Root, testenv.Program("runc"), testenv.Busybox)
-	cp := kube.StartControlPlane(t, kube.Options{Tokens: map[string][]string{nodeUser: nil}})
+	cp := kube.StartControlPlane(t, kube.Options{Tokens: map[string][]string{nodeUser: nil}, APIServerArgs: apiserverArgs})
 	root := testenv.ModuleRoot()
 	crds, err := filepath.Glob(filepath.Join(root, "install", "crds", "*.yaml"))
 	if err != nil || len(crds) == 0 {

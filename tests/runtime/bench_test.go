@@ -1,8 +1,12 @@
 package runtime_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,11 +16,100 @@ import (
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
+// A round runs every variant once, in turn, so that all see the same
+// machine load; a variant's ratio in a round is its time over the first
+// variant's (plain runc) in the same round. The benchmarks report the
+// median of each variant's times and of its ratios, with the 25th and 75th
+// percentiles of the ratios as their spread, and log them as a table.
+type variantSamples struct {
+	name  string
+	times []time.Duration
+}
+
+func report(b *testing.B, title string, vs []variantSamples) {
+	b.Helper()
+	var table strings.Builder
+	fmt.Fprintf(&table, "%s (%d interleaved rounds; ratio to %s: median [p25-p75])\n", title, len(vs[0].times), vs[0].name)
+	for _, v := range vs {
+		m := median(v.times)
+		b.ReportMetric(ms(m), v.name+"-ms")
+		ratios := make([]float64, len(v.times))
+		for i := range v.times {
+			ratios[i] = float64(v.times[i]) / float64(vs[0].times[i])
+		}
+		r, lo, hi := quantiles(ratios)
+		if v.name != vs[0].name {
+			b.ReportMetric(r, v.name+"-x")
+		}
+		fmt.Fprintf(&table, "  %-28s %8.2f ms  %5.2fx [%.2f-%.2f]\n", v.name, ms(m), r, lo, hi)
+	}
+	show(b, table.String())
+}
+
+// show prints a table once, for the run of b.N rounds asked for (the
+// testing package runs a benchmark once with b.N = 1 first, and keeps only
+// ten lines of its log).
+func show(b *testing.B, table string) {
+	if b.N > 1 {
+		fmt.Print("\n" + table)
+	}
+}
+
+// interleave runs b.N rounds of every variant, in turn, and returns each
+// one's times; run runs variant v once.
+func interleave(b *testing.B, names []string, run func(v int) testenv.Result) []variantSamples {
+	b.Helper()
+	vs := make([]variantSamples, len(names))
+	for v := range names {
+		vs[v].name = names[v]
+	}
+	b.ResetTimer()
+	for range b.N {
+		for v := range names {
+			start := time.Now()
+			if res := run(v); res.Err != nil {
+				b.Fatalf("%s: %v %s", names[v], res.Err, res.Stderr)
+			}
+			vs[v].times = append(vs[v].times, time.Since(start))
+		}
+	}
+	b.StopTimer()
+	return vs
+}
+
+// quantiles returns the median, 25th and 75th percentiles.
+func quantiles(f []float64) (med, p25, p75 float64) {
+	s := append([]float64(nil), f...)
+	sort.Float64s(s)
+	return s[len(s)/2], s[len(s)/4], s[len(s)*3/4]
+}
+
+// BenchmarkPassthrough runs `list`, a command podlock has no business in,
+// through plain runc, through floor (the smallest Go program that
+// executes runc: the floor for any Go wrapper) and through
+// podlock-runtime.
+func BenchmarkPassthrough(b *testing.B) {
+	e := newEnv(b)
+	runc := testenv.NewRuntime(b, "runc")
+	runcPath, err := exec.LookPath("runc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	floor := testenv.NewRuntime(b, testenv.TestProgram(b, "floor"), "FLOOR_RUNTIME="+runcPath)
+	floor.Root, e.rt.Root = runc.Root, runc.Root
+	rts := []*testenv.Runtime{runc, floor, e.rt}
+	vs := interleave(b, []string{"runc", "floor", "podlock-runtime"}, func(v int) testenv.Result { return rts[v].Command("list") })
+	report(b, "pass-through: list", vs)
+	pl, fl := median(vs[2].times), median(vs[1].times)
+	b.ReportMetric(float64(pl)/float64(fl), "podlock-vs-floor-x")
+	show(b, fmt.Sprintf("  podlock-runtime / floor: %.2fx (medians)\n", float64(pl)/float64(fl)))
+}
+
 // BenchmarkLifecycle runs the same busybox container's whole lifecycle
-// (create, start, wait, delete) through plain runc, through podlock-runtime
-// without a profile, through podlock-runtime with the quickstart profile,
-// and in learning mode, interleaved so that all see the same machine load.
-// It reports the median of each and their ratios to runc. The recording
+// (run: create, start, wait; then delete) through plain runc, through
+// floor, and through podlock-runtime without a profile, with the
+// quickstart profile, with a large profile (200 binaries of 50 paths
+// each, 1,000 paths container-wide) and in learning mode. The recording
 // agent's own work after the container is gone is not part of the
 // lifecycle.
 func BenchmarkLifecycle(b *testing.B) {
@@ -24,11 +117,23 @@ func BenchmarkLifecycle(b *testing.B) {
 	e.profile("demo", testenv.QuickstartProfile)
 	e.profile("learned", recordProfile)
 	runc := testenv.NewRuntime(b, "runc")
+	runcPath, err := exec.LookPath("runc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	floor := testenv.NewRuntime(b, testenv.TestProgram(b, "floor"), "FLOOR_RUNTIME="+runcPath)
 
 	plain := testenv.NewBundle(b, "sh", "-c", ":")
 	plain.Write(b)
 	confined := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "demo")
 	confined.Write(b)
+	// In a profiles directory of its own: the directory source parses
+	// every manifest of its directory, and the large one would slow the
+	// quickstart's lookup.
+	largeEnv := newEnv(b)
+	large := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "large")
+	large.Write(b)
+	largeEnv.profile("large", testenv.LargeProfile(b, "large", filepath.Join(large.Dir, "rootfs"), 200, 50, 1000))
 	recorded := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "learned")
 	recorded.Write(b)
 
@@ -38,30 +143,165 @@ func BenchmarkLifecycle(b *testing.B) {
 		b    *testenv.Bundle
 	}{
 		{"runc", runc, plain},
+		{"floor", floor, plain},
 		{"podlock-no-profile", e.rt, plain},
-		{"podlock-profile", e.rt, confined},
+		{"podlock-quickstart", e.rt, confined},
+		{"podlock-large", largeEnv.rt, large},
 		{"podlock-record", e.rt, recorded},
 	}
-	samples := make([][]time.Duration, len(variants))
+	names := make([]string, len(variants))
+	for v := range variants {
+		names[v] = variants[v].name
+	}
+	vs := interleave(b, names, func(v int) testenv.Result { return variants[v].rt.Run(variants[v].b, "bench") })
+	report(b, "lifecycle: run + delete", vs)
+}
+
+// BenchmarkExec runs `exec <id> true` into a running container: plain
+// runc into an unconfined one, podlock-runtime into one without a
+// profile, and into one confined as a whole, whose process starts through
+// the helper.
+func BenchmarkExec(b *testing.B) {
+	e := newEnv(b)
+	e.profile("wide", wideProfile)
+	runc := testenv.NewRuntime(b, "runc")
+	start := func(rt *testenv.Runtime, id string, annotate bool) {
+		bundle := testenv.NewBundle(b, "sleep", "3600")
+		if annotate {
+			bundle.Annotate("default", "app", "wide")
+		}
+		bundle.Write(b)
+		if res := rt.Command("run", "--detach", "--bundle", bundle.Dir, id); res.Err != nil {
+			b.Fatalf("run %s: %v %s %q", id, res.Err, res.Stderr, rt.LogErrors(b))
+		}
+		b.Cleanup(func() { rt.Command("delete", "--force", id) })
+	}
+	start(runc, "plain", false)
+	start(e.rt, "unconfined", false)
+	start(e.rt, "wide", true)
+	variants := []struct {
+		name, id string
+		rt       *testenv.Runtime
+	}{{"runc", "plain", runc}, {"podlock-unconfined", "unconfined", e.rt}, {"podlock-container-wide", "wide", e.rt}}
+	names := make([]string, len(variants))
+	for v := range variants {
+		names[v] = variants[v].name
+	}
+	vs := interleave(b, names, func(v int) testenv.Result { return variants[v].rt.Command("exec", variants[v].id, "true") })
+	report(b, "exec <id> true", vs)
+}
+
+// BenchmarkCreateSteps measures where the milliseconds of a confined
+// create go: podlock-runtime-confine logs the time of each of its steps
+// with --debug (bundle: configuration, config.json and identity; lookup:
+// the profiles; compile: Landlock rules against the rootfs; seccomp;
+// rewrite: policy files, index entry, config.json), and the rest of the
+// create's wall time is the two podlock processes' start and runc's own
+// create, which runs the interposition hook. start is runc start, the
+// helper's time included.
+func BenchmarkCreateSteps(b *testing.B) {
+	e := newEnv(b)
+	e.rt.Globals = []string{"--debug"}
+	e.profile("demo", testenv.QuickstartProfile)
+	quick := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "demo")
+	quick.Write(b)
+	largeEnv := newEnv(b)
+	largeEnv.rt.Globals = []string{"--debug"}
+	large := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "large")
+	large.Write(b)
+	largeEnv.profile("large", testenv.LargeProfile(b, "large", filepath.Join(large.Dir, "rootfs"), 200, 50, 1000))
+	runc := testenv.NewRuntime(b, "runc")
+	plain := testenv.NewBundle(b, "sh", "-c", ":")
+	plain.Write(b)
+
+	names := []string{"bundleMs", "lookupMs", "compileMs", "seccompMs", "rewriteMs"}
+	type sample struct{ create, start, steps []float64 }
+	variants := []struct {
+		name string
+		rt   *testenv.Runtime
+		b    *testenv.Bundle
+	}{{"runc", runc, plain}, {"quickstart", e.rt, quick}, {"large", largeEnv.rt, large}}
+	samples := make([][]map[string]float64, len(variants))
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for range b.N {
 		for v, variant := range variants {
-			start := time.Now()
-			if res := variant.rt.Run(variant.b, "bench"); res.Err != nil {
-				b.Fatalf("%s: %v %s", variant.name, res.Err, res.Stderr)
+			os.Remove(variant.rt.Log)
+			t0 := time.Now()
+			if res := variant.rt.Command("create", "--bundle", variant.b.Dir, "steps"); res.Err != nil {
+				b.Fatalf("%s create: %v %s %q", variant.name, res.Err, res.Stderr, variant.rt.LogErrors(b))
 			}
-			samples[v] = append(samples[v], time.Since(start))
+			created := time.Since(t0)
+			t1 := time.Now()
+			if res := variant.rt.Command("start", "steps"); res.Err != nil {
+				b.Fatalf("%s start: %v %s", variant.name, res.Err, res.Stderr)
+			}
+			started := time.Since(t1)
+			variant.rt.Command("delete", "--force", "steps")
+			m := map[string]float64{"createMs": ms(created), "startMs": ms(started)}
+			if variant.rt != runc {
+				steps := createSteps(b, variant.rt.Log)
+				podlock := 0.0
+				for _, n := range names {
+					m[n] = steps[n]
+					podlock += steps[n]
+				}
+				m["restMs"] = m["createMs"] - podlock
+			}
+			samples[v] = append(samples[v], m)
 		}
 	}
 	b.StopTimer()
-	base := median(samples[0])
-	for v, variant := range variants {
-		m := median(samples[v])
-		b.ReportMetric(float64(m.Microseconds())/1000, variant.name+"-ms")
-		if v > 0 {
-			b.ReportMetric(float64(m)/float64(base), variant.name+"-x")
-		}
+	var table strings.Builder
+	fmt.Fprintf(&table, "confined create, ms (median of %d rounds)\n  %-12s", b.N, "")
+	cols := append(append([]string{}, names...), "restMs", "createMs", "startMs")
+	for _, c := range cols {
+		fmt.Fprintf(&table, "%10s", strings.TrimSuffix(c, "Ms"))
 	}
+	table.WriteString("\n")
+	for v, variant := range variants {
+		fmt.Fprintf(&table, "  %-12s", variant.name)
+		for _, c := range cols {
+			vals := make([]float64, 0, len(samples[v]))
+			for _, m := range samples[v] {
+				if x, ok := m[c]; ok {
+					vals = append(vals, x)
+				}
+			}
+			if len(vals) == 0 {
+				fmt.Fprintf(&table, "%10s", "-")
+				continue
+			}
+			med, _, _ := quantiles(vals)
+			b.ReportMetric(med, variant.name+"-"+c)
+			fmt.Fprintf(&table, "%10.2f", med)
+		}
+		table.WriteString("\n")
+	}
+	show(b, table.String())
+}
+
+// createSteps reads the step times of the last create from a --log file.
+func createSteps(b *testing.B, log string) map[string]float64 {
+	b.Helper()
+	data, err := os.ReadFile(log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range slices.Backward(strings.Split(strings.TrimSpace(string(data)), "\n")) {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "create steps" {
+			continue
+		}
+		out := map[string]float64{}
+		for k, v := range m {
+			if f, ok := v.(float64); ok {
+				out[k] = f
+			}
+		}
+		return out
+	}
+	b.Fatalf("no create steps in %s:\n%s", log, data)
+	return nil
 }
 
 // BenchmarkSeccompFilter measures one getppid(2) inside a container with no

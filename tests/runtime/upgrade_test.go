@@ -58,7 +58,7 @@ func TestHelperUpgradeUnderRunningContainer(t *testing.T) {
 			t.Fatalf("podlock-node setup: %v\n%s", err, out)
 		}
 	}
-	names := []string{"podlock-runtime", "podlock-helper", "podlock-interpose"}
+	names := []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"}
 	inodes := func() map[string]uint64 {
 		t.Helper()
 		out := map[string]uint64{}
@@ -98,7 +98,7 @@ func TestHelperUpgradeUnderRunningContainer(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, name := range []string{"podlock-runtime", "podlock-interpose"} {
+	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-interpose"} {
 		data, err := os.ReadFile(filepath.Join(bin, name))
 		if err != nil {
 			t.Fatal(err)

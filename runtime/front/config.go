@@ -1,0 +1,174 @@
+package front
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The configuration podlock-runtime-confine reads (runtime.Config), of
+// which the front needs two keys. Measured: a YAML library's package
+// initialisation costs the front more than the rest of its start, so the
+// front reads the file as the flat "key: value" lines podlock-node writes,
+// and leaves any other shape to podlock-runtime-confine.
+const (
+	defaultConfigFile = "/etc/podlock/config.yaml"
+	defaultIndexDir   = "/run/podlock/containers"
+	// systemPath is where the real runtime is looked for when PATH is
+	// empty or unset (runtime.Config does the same).
+	systemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+)
+
+type config struct {
+	runtime  string
+	indexDir string
+}
+
+// errUnread is a configuration the front does not read itself.
+var errUnread = errors.New("configuration the front does not read")
+
+// loadConfig reads the keys runtime and indexDir of the configuration
+// file and their environment overrides, as runtime.LoadConfig does.
+func loadConfig() (*config, error) {
+	file, explicit := os.LookupEnv("PODLOCK_CONFIG")
+	if !explicit {
+		file = defaultConfigFile
+	}
+	var c config
+	data, err := os.ReadFile(file)
+	switch {
+	case err == nil:
+		values, err := parseFlat(string(data))
+		if err != nil {
+			return nil, err
+		}
+		c.runtime, c.indexDir = values["runtime"], values["indexDir"]
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+	default:
+		return nil, err
+	}
+	if v := os.Getenv("PODLOCK_RUNTIME"); v != "" {
+		c.runtime = v
+	}
+	if v := os.Getenv("PODLOCK_INDEX_DIR"); v != "" {
+		c.indexDir = v
+	}
+	if c.indexDir == "" {
+		c.indexDir = defaultIndexDir
+	}
+	return &c, nil
+}
+
+// parseFlat reads a YAML document made only of top-level "key: value"
+// lines with plain or quoted scalar values, comments and blank lines.
+func parseFlat(doc string) (map[string]string, error) {
+	values := map[string]string{}
+	for _, line := range strings.Split(doc, "\n") {
+		line = strings.TrimRight(line, " \t\r")
+		if line == "" || line == "---" || line[0] == '#' {
+			continue
+		}
+		key, value, ok := strings.Cut(line, ":")
+		if !ok || key == "" || !isPlainKey(key) || value != "" && value[0] != ' ' {
+			return nil, errUnread
+		}
+		value = strings.TrimSpace(value)
+		switch {
+		case value == "":
+		case value[0] == '"' || value[0] == '\'':
+			q := value[0]
+			end := strings.IndexByte(value[1:], q)
+			if end < 0 || strings.TrimSpace(value[end+2:]) != "" && !strings.HasPrefix(strings.TrimSpace(value[end+2:]), "#") {
+				return nil, errUnread
+			}
+			value = value[1 : end+1]
+			if q == '"' && strings.ContainsRune(value, '\\') || q == '\'' && strings.Contains(value, "''") {
+				return nil, errUnread
+			}
+		case strings.ContainsAny(value[:1], "{[&*!|>%@`"):
+			return nil, errUnread
+		default:
+			if i := strings.Index(value, " #"); i >= 0 {
+				value = strings.TrimSpace(value[:i])
+			}
+		}
+		if _, dup := values[key]; dup {
+			return nil, errUnread
+		}
+		values[key] = value
+	}
+	return values, nil
+}
+
+func isPlainKey(k string) bool {
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// realRuntime resolves the real runtime as runtime.Config.RealRuntime
+// does: the configured path or name in PATH, or else the first runc in
+// PATH that is neither podlock binary.
+func (c *config) realRuntime(confine string) (string, error) {
+	self, _ := os.Executable()
+	ours := func(p string) bool { return sameFile(p, self) || sameFile(p, confine) }
+	if c.runtime != "" {
+		p, err := lookPath(c.runtime)
+		if err != nil || ours(p) {
+			return "", fmt.Errorf("real runtime %q: %w", c.runtime, err)
+		}
+		return p, nil
+	}
+	search := os.Getenv("PATH")
+	if search == "" {
+		search = systemPath
+	}
+	for _, dir := range filepath.SplitList(search) {
+		if dir == "" {
+			continue
+		}
+		if p := filepath.Join(dir, "runc"); executable(p) && !ours(p) {
+			return p, nil
+		}
+	}
+	return "", errors.New("no runc in PATH")
+}
+
+// lookPath finds an executable as exec.LookPath does, without linking
+// os/exec.
+func lookPath(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		if executable(name) {
+			return name, nil
+		}
+		return "", fmt.Errorf("%s is not an executable file", name)
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			dir = "."
+		}
+		if p := filepath.Join(dir, name); executable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in PATH", name)
+}
+
+func executable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}

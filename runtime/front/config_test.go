@@ -1,0 +1,43 @@
+package front
+
+import (
+	"maps"
+	"testing"
+)
+
+func TestParseFlat(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want map[string]string // nil: left to podlock-runtime-confine
+	}{
+		{"empty", "", map[string]string{}},
+		{"podlock-node's", "cacheDir: /var/lib/podlock/cache\nhelper: /usr/local/bin/podlock-helper\nindexDir: /run/podlock/containers\nsource: kubernetes\n",
+			map[string]string{"cacheDir": "/var/lib/podlock/cache", "helper": "/usr/local/bin/podlock-helper", "indexDir": "/run/podlock/containers", "source": "kubernetes"}},
+		{"comments and marker", "---\n# the runtime\nruntime: /usr/bin/crun # crun\n\n", map[string]string{"runtime": "/usr/bin/crun"}},
+		{"quoted", "runtime: \"/opt/my runc\"\nindexDir: '/run/x'\n", map[string]string{"runtime": "/opt/my runc", "indexDir": "/run/x"}},
+		{"CRLF", "runtime: crun\r\n", map[string]string{"runtime": "crun"}},
+		{"nested", "runtime:\n  path: crun\n", nil},
+		{"flow", "runtime: {path: crun}\n", nil},
+		{"block scalar", "runtime: |\n  crun\n", nil},
+		{"escape", "runtime: \"/a\\tb\"\n", nil},
+		{"duplicate", "runtime: a\nruntime: b\n", nil},
+		{"anchor", "runtime: &x crun\n", nil},
+		{"no colon", "runtime crun\n", nil},
+		{"unterminated", "runtime: \"crun\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFlat(tt.doc)
+			if tt.want == nil {
+				if err == nil {
+					t.Fatalf("parsed %q, want it left to podlock-runtime-confine", got)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tt.want) {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,69 @@
+package lookup
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestParseFileName(t *testing.T) {
+	key := Key("/usr/sbin/runc", "/run/containerd/runc/k8s.io")
+	tests := []struct {
+		name, id, key string
+		ok            bool
+	}{
+		{FileName("abc", key), "abc", key, true},
+		{FileName("a.b", key), "a.b", key, true},
+		{FileName("abc", ""), "abc", "", true},
+		{"abc.0123.json", "abc.0123", "", true},
+		{"abc", "", "", false},
+		{".json", "", "", false},
+	}
+	for _, tt := range tests {
+		id, k, ok := ParseFileName(tt.name)
+		if id != tt.id || k != tt.key || ok != tt.ok {
+			t.Errorf("ParseFileName(%q) = %q, %q, %v; want %q, %q, %v", tt.name, id, k, ok, tt.id, tt.key, tt.ok)
+		}
+	}
+	if Key("/usr/sbin/runc", "/r/") != Key("/usr/sbin/runc", "/r") || Key("/usr/sbin/runc", "/r") == Key("/usr/bin/crun", "/r") {
+		t.Error("keys of the same root differ, or of different runtimes agree")
+	}
+}
+
+func TestFind(t *testing.T) {
+	dir := t.TempDir()
+	here, there := Key("runc", "/a"), Key("runc", "/b")
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(FileName("wide", here), `{"id":"wide","key":"`+here+`","execHelper":true}`)
+	write(FileName("narrow", here), `{"id":"narrow","key":"`+here+`"}`)
+	write(FileName("moved", there), `{"id":"moved","key":"`+there+`"}`)
+	write(FileName("liar", here), `{"id":"other","key":"`+here+`"}`)
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, FileName("link", here))); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id      string
+		want    Found
+		wantErr bool
+	}{
+		{id: "wide", want: Found{Indexed: true, ExecHelper: true}},
+		{id: "narrow", want: Found{Indexed: true}},
+		{id: "moved", want: Found{Elsewhere: true}},
+		{id: "absent", want: Found{}},
+		{id: "liar", wantErr: true},
+		{id: "link", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := Find(dir, tt.id, here)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("Find(%s) = %+v, %v; want %+v, error %v", tt.id, got, err, tt.want, tt.wantErr)
+		}
+	}
+	if got, err := Find(filepath.Join(dir, "none"), "wide", here); err != nil || got != (Found{}) {
+		t.Errorf("Find in a missing index = %+v, %v; want nothing", got, err)
+	}
+}
