@@ -29,7 +29,11 @@ DEB_PACKAGES := runc crun busybox-static libseccomp-dev jq podman
 # podlock-runtime-confine runs for every confined create and exec: link it
 # statically (no dynamic loader at each start) and leave out urfave/cli's
 # man-page generator, whose package initialisation alone costs 0.5 ms.
-RUNTIME_TAGS    := urfave_cli_no_docs
+# netgo and osusergo keep glibc's resolver out of the static binary:
+# linked statically, getaddrinfo needs the build machine's glibc at run
+# time, so a kubeconfig server given by host name could fail to resolve on
+# a node whose glibc differs.
+RUNTIME_TAGS    := urfave_cli_no_docs netgo osusergo
 VERSION_LDFLAGS := -X github.com/kubewarden/podlock/runtime.Version=$(VERSION)
 
 # Real components the tests run, built from the Go module proxy and cached
