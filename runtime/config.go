@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/kube"
 	"github.com/kubewarden/podlock/runtime/index"
+	"github.com/kubewarden/podlock/runtime/realruntime"
 )
 
 // Config is podlock-runtime's configuration file, /etc/podlock/config.yaml
@@ -170,37 +170,17 @@ func (c *Config) RealRuntime() (string, error) {
 	// podlock-runtime, the front that executed this binary, sits next
 	// to it and must not be taken for runc either.
 	front := filepath.Join(filepath.Dir(self), frontName)
-	ours := func(p string) bool { return sameFile(p, self) || sameFile(p, front) }
-	if c.Runtime != "" {
-		p, err := exec.LookPath(c.Runtime)
-		if err != nil {
-			return "", fmt.Errorf("real runtime %q: %w; fix runtime in %s or PODLOCK_RUNTIME", c.Runtime, err, DefaultConfigFile)
-		}
-		if ours(p) {
-			return "", fmt.Errorf("real runtime %s is podlock-runtime itself; point runtime in %s or PODLOCK_RUNTIME at runc or crun", p, DefaultConfigFile)
-		}
-		return p, nil
+	p, err := realruntime.Find(c.Runtime, self, front)
+	switch {
+	case errors.Is(err, realruntime.ErrOurs):
+		return "", fmt.Errorf("real runtime %s %w; point runtime in %s or PODLOCK_RUNTIME at runc or crun", p, err, DefaultConfigFile)
+	case errors.Is(err, realruntime.ErrNoRunc):
+		return "", fmt.Errorf("real runtime not found: %w; install runc or set runtime in %s or PODLOCK_RUNTIME", err, DefaultConfigFile)
+	case err != nil:
+		return "", fmt.Errorf("real runtime %q: %w; fix runtime in %s or PODLOCK_RUNTIME", c.Runtime, err, DefaultConfigFile)
 	}
-	search := os.Getenv("PATH")
-	if search == "" {
-		search = systemPath
-	}
-	for _, dir := range filepath.SplitList(search) {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, "runc")
-		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 || ours(p) {
-			continue
-		}
-		return p, nil
-	}
-	return "", fmt.Errorf("real runtime not found: no runc in PATH %q other than podlock-runtime; install runc or set runtime in %s or PODLOCK_RUNTIME", search, DefaultConfigFile)
+	return p, nil
 }
-
-// systemPath is where RealRuntime looks for runc when PATH is empty or
-// unset, as podman leaves it for its OCI runtime.
-var systemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // HelperPath resolves the helper binary.
 func (c *Config) HelperPath() (string, error) {
@@ -220,19 +200,4 @@ func (c *Config) HelperPath() (string, error) {
 		return "", fmt.Errorf("podlock helper %s must be a regular file that every user may read and execute (mode %v)", p, fi.Mode())
 	}
 	return p, nil
-}
-
-func sameFile(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	fb, err := os.Stat(b)
-	if err != nil {
-		return false
-	}
-	return os.SameFile(fa, fb)
 }

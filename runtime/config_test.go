@@ -12,6 +12,7 @@ import (
 	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/profiles/kube"
 	"github.com/kubewarden/podlock/runtime/index"
+	"github.com/kubewarden/podlock/runtime/realruntime"
 )
 
 // cleanConfigEnv clears every variable LoadConfig reads; t.Setenv restores
@@ -285,9 +286,9 @@ func TestRealRuntime(t *testing.T) {
 			wantErr string
 		}{name: "itself through a hard link is skipped", path: path(selfHard, good), want: goodRunc})
 	}
-	saved := systemPath
-	t.Cleanup(func() { systemPath = saved })
-	systemPath = path(empty, good, other)
+	saved := realruntime.SystemPath
+	t.Cleanup(func() { realruntime.SystemPath = saved })
+	realruntime.SystemPath = path(empty, good, other)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("PATH", tt.path)

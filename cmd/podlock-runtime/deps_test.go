@@ -25,6 +25,7 @@ func TestFrontLinksLittle(t *testing.T) {
 		"github.com/kubewarden/podlock/runtime/runcargs":     true,
 		"github.com/kubewarden/podlock/runtime/index/lookup": true,
 		"github.com/kubewarden/podlock/runtime/execwrap":     true,
+		"github.com/kubewarden/podlock/runtime/realruntime":  true,
 		"github.com/kubewarden/podlock/internal/atomicfile":  true,
 	}
 	for _, pkg := range strings.Fields(string(out)) {

@@ -2,10 +2,10 @@ package front
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/kubewarden/podlock/runtime/realruntime"
 )
 
 // The configuration podlock-runtime-confine reads (runtime.Config), of
@@ -16,9 +16,6 @@ import (
 const (
 	defaultConfigFile = "/etc/podlock/config.yaml"
 	defaultIndexDir   = "/run/podlock/containers"
-	// systemPath is where the real runtime is looked for when PATH is
-	// empty or unset (runtime.Config does the same).
-	systemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
 type config struct {
@@ -111,64 +108,10 @@ func isPlainKey(k string) bool {
 	return true
 }
 
-// realRuntime resolves the real runtime as runtime.Config.RealRuntime
-// does: the configured path or name in PATH, or else the first runc in
-// PATH that is neither podlock binary.
+// realRuntime resolves the real runtime as podlock-runtime-confine does
+// (the index is keyed by its path): the configured one, or else the first
+// runc in PATH that is neither podlock binary.
 func (c *config) realRuntime(confine string) (string, error) {
 	self, _ := os.Executable()
-	ours := func(p string) bool { return sameFile(p, self) || sameFile(p, confine) }
-	if c.runtime != "" {
-		p, err := lookPath(c.runtime)
-		if err != nil || ours(p) {
-			return "", fmt.Errorf("real runtime %q: %w", c.runtime, err)
-		}
-		return p, nil
-	}
-	search := os.Getenv("PATH")
-	if search == "" {
-		search = systemPath
-	}
-	for _, dir := range filepath.SplitList(search) {
-		if dir == "" {
-			continue
-		}
-		if p := filepath.Join(dir, "runc"); executable(p) && !ours(p) {
-			return p, nil
-		}
-	}
-	return "", errors.New("no runc in PATH")
-}
-
-// lookPath finds an executable as exec.LookPath does, without linking
-// os/exec.
-func lookPath(name string) (string, error) {
-	if strings.Contains(name, "/") {
-		if executable(name) {
-			return name, nil
-		}
-		return "", fmt.Errorf("%s is not an executable file", name)
-	}
-	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-		if dir == "" {
-			dir = "."
-		}
-		if p := filepath.Join(dir, name); executable(p) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found in PATH", name)
-}
-
-func executable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-func sameFile(a, b string) bool {
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	fb, err := os.Stat(b)
-	return err == nil && os.SameFile(fa, fb)
+	return realruntime.Find(c.runtime, self, confine)
 }
