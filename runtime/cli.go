@@ -11,6 +11,7 @@ import (
 	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/profiles/cache"
 	"github.com/kubewarden/podlock/profiles/kube"
+	"github.com/kubewarden/podlock/runtime/runcargs"
 )
 
 // Version is set at build time with -ldflags "-X ...runtime.Version=...".
@@ -22,7 +23,7 @@ const podlockCommand = "podlock"
 
 // isPodlockCommand tells podlock's own commands from runc's: runc's
 // commands and flags are never parsed here, only handed over.
-func isPodlockCommand(args Args) bool {
+func isPodlockCommand(args runcargs.Args) bool {
 	switch args.Verb() {
 	case "check", recordAgentCommand:
 		return true

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/kubewarden/podlock/runtime/runcargs"
 )
 
 // newLogger logs the way runc does, so that containerd and CRI-O can show
@@ -15,7 +17,7 @@ import (
 // "error"), "msg" and "time". Errors also go to stderr. With --debug, info
 // and debug lines are written too; without it, a successful run writes
 // nothing anywhere.
-func newLogger(args Args) *slog.Logger {
+func newLogger(args runcargs.Args) *slog.Logger {
 	level := slog.LevelError
 	if v, ok := args.Global("debug"); ok && v != "false" {
 		level = slog.LevelDebug

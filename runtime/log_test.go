@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubewarden/podlock/runtime/runcargs"
 )
 
 // captureStderr redirects os.Stderr to a file for the rest of the test and
@@ -73,7 +75,7 @@ func TestLogJSON(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			stderr := captureStderr(t)
 			file := filepath.Join(t.TempDir(), "log.json")
-			log := newLogger(ParseArgs(argv(tt.flags + " --root /r --log " + file + " --log-format json create --bundle /b ID")))
+			log := newLogger(runcargs.Parse(argv(tt.flags + " --root /r --log " + file + " --log-format json create --bundle /b ID")))
 			log.Debug("a debug line")
 			log.Info("an info line")
 			log.Warn("a warning")
@@ -115,7 +117,7 @@ func TestLogAppends(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"level":"info","msg":"runc was here","time":"2026-01-01T00:00:00Z"}`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	newLogger(ParseArgs(argv("--log="+file+" --log-format=json delete ID"))).Error("second", "id", "ID")
+	newLogger(runcargs.Parse(argv("--log="+file+" --log-format=json delete ID"))).Error("second", "id", "ID")
 	lines := readJSONLines(t, file)
 	if len(lines) != 2 || lines[0]["msg"] != "runc was here" || lines[1]["msg"] != "second" || lines[1]["id"] != "ID" {
 		t.Errorf("lines = %v, want runc's line kept and ours appended with its attribute", lines)
@@ -125,7 +127,7 @@ func TestLogAppends(t *testing.T) {
 func TestLogText(t *testing.T) {
 	captureStderr(t)
 	file := filepath.Join(t.TempDir(), "log")
-	log := newLogger(ParseArgs(argv("--log " + file + " create ID")))
+	log := newLogger(runcargs.Parse(argv("--log " + file + " create ID")))
 	log.Info("hidden")
 	log.Error("shown")
 	data, err := os.ReadFile(file)
@@ -150,7 +152,7 @@ func TestLogNoFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stderr := captureStderr(t)
-			log := newLogger(ParseArgs(argv(tt.flags + " create ID")))
+			log := newLogger(runcargs.Parse(argv(tt.flags + " create ID")))
 			log.Debug("quiet")
 			log.Info("quiet")
 			log.Error("loud")
@@ -164,7 +166,7 @@ func TestLogNoFile(t *testing.T) {
 func TestLogWithAttrsAndGroup(t *testing.T) {
 	captureStderr(t)
 	file := filepath.Join(t.TempDir(), "log.json")
-	log := newLogger(ParseArgs(argv("--debug --log " + file + " --log-format json create ID")))
+	log := newLogger(runcargs.Parse(argv("--debug --log " + file + " --log-format json create ID")))
 	log.With("container", "c").WithGroup("g").Info("grouped", "k", "v")
 	lines := readJSONLines(t, file)
 	if len(lines) != 1 {

@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/kubewarden/podlock/profiles"
+	"github.com/kubewarden/podlock/runtime/runcargs"
 )
 
 // Runtime handles one invocation.
 type Runtime struct {
-	args Args
+	args runcargs.Args
 	// real is the real runtime's path.
 	real   string
 	log    *slog.Logger
@@ -43,7 +44,7 @@ func (s *steps) mark(name string) {
 // Main runs podlock-runtime with the given command line and returns the
 // exit code. On success it does not return: it executes the real runtime.
 func Main(argv []string) int {
-	args := ParseArgs(argv)
+	args := runcargs.Parse(argv)
 	if args.Verb() == podlockCommand {
 		// podlock's help and version: `podlock-runtime podlock --help`.
 		return runCLI(append([]string{argv[0]}, args.Argv()[args.VerbIndex()+1:]...))
@@ -64,7 +65,7 @@ func Main(argv []string) int {
 	return 0
 }
 
-func run(args Args, log *slog.Logger) error {
+func run(args runcargs.Args, log *slog.Logger) error {
 	start := time.Now()
 	cfg, err := LoadConfig()
 	if err != nil {
