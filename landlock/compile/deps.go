@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -54,6 +55,21 @@ func Loadable(rootfs, p string) ([]string, error) {
 // regular files are opened, never blocking, and only what the kernel and
 // the loader read of them is parsed, within fixed bounds.
 func (r *root) loadable(p string) ([]string, error) {
+	if files, ok := r.loadables[p]; ok {
+		return slices.Clone(files), nil
+	}
+	files, err := r.walkLoadable(p)
+	if err != nil {
+		return nil, err
+	}
+	if r.loadables == nil {
+		r.loadables = map[string][]string{}
+	}
+	r.loadables[p] = files
+	return slices.Clone(files), nil
+}
+
+func (r *root) walkLoadable(p string) ([]string, error) {
 	seen := map[string]bool{}
 	var files []string
 	add := func(canon string) (bool, error) {

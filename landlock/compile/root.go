@@ -21,6 +21,11 @@ type root struct {
 	path string // host path of the rootfs, symlinks resolved
 	// dirs caches canonical's resolution of directories.
 	dirs map[string]resolvedDir
+	// loadables caches loadable's answers: every ruleset of a listed
+	// binary and every binary linked to the same file (busybox's
+	// applets) needs the same ones, and each costs opens and an ELF parse.
+	loadables map[string][]string
+	openDirs  map[string]openDir
 }
 
 func openRoot(dir string) (*root, error) {
@@ -36,7 +41,12 @@ func openRoot(dir string) (*root, error) {
 	return &root{fd: fd, path: real}, nil
 }
 
-func (r *root) Close() error { return unix.Close(r.fd) }
+func (r *root) Close() error {
+	for _, d := range r.openDirs {
+		unix.Close(d.fd)
+	}
+	return unix.Close(r.fd)
+}
 
 func (r *root) open(p string, flags uint64) (int, error) {
 	rel := strings.TrimLeft(p, "/")
@@ -96,14 +106,12 @@ func (r *root) lookup(p string) (entry, error) {
 	if base == "" || base == "/" {
 		return entry{}, fmt.Errorf("%s: not a file", p)
 	}
-	dirFD, err := r.open(dir, unix.O_PATH|unix.O_DIRECTORY)
+	dirFD, canonDir, kept, err := r.openDir(dir)
 	if err != nil {
 		return entry{}, err
 	}
-	defer unix.Close(dirFD)
-	canonDir, err := r.containerPath(dirFD)
-	if err != nil {
-		return entry{}, err
+	if !kept {
+		defer unix.Close(dirFD)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirFD, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -125,6 +133,39 @@ func (r *root) lookup(p string) (entry, error) {
 		e.TargetMode = st.Mode
 	}
 	return e, nil
+}
+
+// openDir opens a directory of the root and returns its canonical path.
+// The descriptors of the first maxOpenDirs directories stay open until
+// Close (kept is true): binaries and libraries come from a few
+// directories, and each lookup would otherwise open and name its
+// directory again. The caller closes a descriptor that is not kept.
+func (r *root) openDir(dir string) (fd int, canon string, kept bool, err error) {
+	if d, ok := r.openDirs[dir]; ok {
+		return d.fd, d.canon, true, nil
+	}
+	if fd, err = r.open(dir, unix.O_PATH|unix.O_DIRECTORY); err != nil {
+		return -1, "", false, err
+	}
+	if canon, err = r.containerPath(fd); err != nil {
+		unix.Close(fd)
+		return -1, "", false, err
+	}
+	if len(r.openDirs) == maxOpenDirs {
+		return fd, canon, false, nil
+	}
+	if r.openDirs == nil {
+		r.openDirs = map[string]openDir{}
+	}
+	r.openDirs[dir] = openDir{fd: fd, canon: canon}
+	return fd, canon, true, nil
+}
+
+const maxOpenDirs = 64
+
+type openDir struct {
+	fd    int
+	canon string
 }
 
 // imageFile is a regular file of the root, open for reading, and its size

@@ -47,10 +47,10 @@ func TestSameJSONAsRuntimeTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out v1alpha1.SeccompProfile
-	var spec v1alpha1.SeccompProfileSpec
-	if err := v1alpha1.Decode(data, &out, &spec); err != nil {
+	if err := v1alpha1.Decode(data, &out); err != nil {
 		t.Fatalf("v1alpha1.Decode: %v\n%s", err, data)
 	}
+	spec := out.Spec
 	if out.Kind != v1alpha1.KindSeccompProfile || out.Metadata.Name != "no-mkdir" || out.Metadata.UID != "1234" ||
 		spec.DefaultAction != v1alpha1.ActionAllow || len(spec.Syscalls) != 1 || *spec.Syscalls[0].ErrnoRet != 28 {
 		t.Errorf("decoded %+v %+v from %s", out, spec, data)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubewarden/podlock/profiles"
@@ -36,7 +37,7 @@ func (s Source) LandlockProfile(_ context.Context, ref profiles.Ref) (*v1alpha1.
 	var found *v1alpha1.LandlockProfile
 	err := s.find(v1alpha1.KindLandlockProfile, ref, func(doc []byte) error {
 		found = new(v1alpha1.LandlockProfile)
-		return v1alpha1.Decode(doc, found, &found.Spec)
+		return v1alpha1.Decode(doc, found)
 	})
 	if err != nil {
 		return nil, err
@@ -56,7 +57,7 @@ func (s Source) SeccompProfile(_ context.Context, ref profiles.Ref) (*v1alpha1.S
 	var found *v1alpha1.SeccompProfile
 	err := s.find(v1alpha1.KindSeccompProfile, ref, func(doc []byte) error {
 		found = new(v1alpha1.SeccompProfile)
-		return v1alpha1.Decode(doc, found, &found.Spec)
+		return v1alpha1.Decode(doc, found)
 	})
 	if !errors.Is(err, profiles.ErrNotFound) {
 		return found, err
@@ -110,7 +111,13 @@ func (s Source) find(kind string, ref profiles.Ref, decode func([]byte) error) e
 				v1alpha1.TypeMeta `json:",inline"`
 				Metadata          v1alpha1.ObjectMeta `json:"metadata"`
 			}
-			if err := json.Unmarshal(doc, &head); err != nil {
+			// A name or kind given twice must not let one reading of
+			// the document pick another profile than the next.
+			strict, err := sigsjson.UnmarshalStrict(doc, &head, sigsjson.DisallowDuplicateFields)
+			if err == nil && len(strict) > 0 {
+				err = strict[0]
+			}
+			if err != nil {
 				return fmt.Errorf("%s %s: %s document %d: %w", kind, ref, file, i+1, err)
 			}
 			namespace := head.Metadata.Namespace
@@ -162,11 +169,19 @@ func readDocuments(file string) ([][]byte, error) {
 // Documents splits a YAML stream into its documents, converted to JSON,
 // leaving out the empty ones and those of comments only. Strict conversion
 // rejects duplicate keys, which in a security policy are more likely a
-// mistake than an intent.
+// mistake than an intent. A document that is a JSON object already (what
+// the API server serves and `kubectl get -o json` prints) is kept as it
+// is: converting it would parse it as YAML, the slowest step of reading a
+// large profile, and v1alpha1.Decode rejects duplicate fields in its spec.
 func Documents(data []byte) ([][]byte, error) {
 	var docs [][]byte
 	for i, part := range splitDocuments(data) {
-		if len(bytes.TrimSpace(part)) == 0 {
+		trimmed := bytes.TrimSpace(part)
+		if len(trimmed) == 0 {
+			continue
+		}
+		if trimmed[0] == '{' && json.Valid(trimmed) {
+			docs = append(docs, trimmed)
 			continue
 		}
 		doc, err := yaml.YAMLToJSONStrict(part)

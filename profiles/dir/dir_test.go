@@ -214,6 +214,26 @@ func TestLandlockProfile(t *testing.T) {
 			wantErr: []string{"parsing DIR/p.yaml document 1"},
 		},
 		{
+			name: "JSON document naming the profile twice",
+			files: map[string]string{"p.json": `{"apiVersion": "podlock.kubewarden.io/v1alpha1", "kind": "LandlockProfile",
+				"metadata": {"name": "q", "namespace": "ns", "name": "p"}, "spec": {"containerWide": {"app": {"readOnly": ["/p"]}}}}`},
+			ref:     profiles.Ref{Namespace: "ns", Name: "p"},
+			wantErr: []string{"DIR/p.json document 1", `duplicate field "metadata.name"`},
+		},
+		{
+			name: "JSON document with a rule given twice",
+			files: map[string]string{"p.json": `{"apiVersion": "podlock.kubewarden.io/v1alpha1", "kind": "LandlockProfile",
+				"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containerWide": {"app": {"readOnly": ["/p"], "readOnly": []}}}}`},
+			ref:     profiles.Ref{Namespace: "ns", Name: "p"},
+			wantErr: []string{"DIR/p.json document 1", `duplicate field "spec.containerWide.app.readOnly"`},
+		},
+		{
+			name:  "YAML flow mapping that is not JSON",
+			files: map[string]string{"p.yaml": `{apiVersion: podlock.kubewarden.io/v1alpha1, kind: LandlockProfile, metadata: {name: p, namespace: ns}, spec: {containerWide: {app: {readOnly: [/p]}}}}`},
+			ref:   profiles.Ref{Namespace: "ns", Name: "p"},
+			want:  "/p",
+		},
+		{
 			name:    "document that is not an object",
 			files:   map[string]string{"p.yaml": "- a\n- b\n"},
 			ref:     profiles.Ref{Namespace: "ns", Name: "p"},
@@ -223,7 +243,7 @@ func TestLandlockProfile(t *testing.T) {
 			name:    "unknown spec field",
 			files:   map[string]string{"p.yaml": landlock("p", "ns") + "  bestEfort: true\n"},
 			ref:     profiles.Ref{Namespace: "ns", Name: "p"},
-			wantErr: []string{"DIR/p.yaml document 1", `unknown field "bestEfort"`},
+			wantErr: []string{"DIR/p.yaml document 1", `unknown field "spec.bestEfort"`},
 		},
 		{
 			name:    "invalid spec",
@@ -321,7 +341,7 @@ func TestSeccompProfile(t *testing.T) {
 
 	bad := writeFiles(t, map[string]string{"s.yaml": tightYAML + "  unknownField: 1\n"})
 	if _, err := (Source{Dir: bad}).SeccompProfile(context.Background(), profiles.Ref{Namespace: "team-a", Name: "tight"}); err == nil ||
-		!strings.Contains(err.Error(), `unknown field "unknownField"`) {
+		!strings.Contains(err.Error(), `unknown field "spec.unknownField"`) {
 		t.Errorf("SeccompProfile() with an unknown field: %v", err)
 	}
 }

@@ -76,7 +76,7 @@ func (s *Source) Server() string { return s.ep.server }
 // LandlockProfile implements profiles.Source.
 func (s *Source) LandlockProfile(ctx context.Context, ref profiles.Ref) (*v1alpha1.LandlockProfile, error) {
 	var p v1alpha1.LandlockProfile
-	if err := s.get(ctx, "landlockprofiles", v1alpha1.KindLandlockProfile, ref, &p, &p.Spec); err != nil {
+	if err := s.get(ctx, "landlockprofiles", v1alpha1.KindLandlockProfile, ref, &p); err != nil {
 		return nil, err
 	}
 	if err := p.Spec.Validate(); err != nil {
@@ -88,13 +88,13 @@ func (s *Source) LandlockProfile(ctx context.Context, ref profiles.Ref) (*v1alph
 // SeccompProfile implements profiles.Source.
 func (s *Source) SeccompProfile(ctx context.Context, ref profiles.Ref) (*v1alpha1.SeccompProfile, error) {
 	var p v1alpha1.SeccompProfile
-	if err := s.get(ctx, "seccompprofiles", v1alpha1.KindSeccompProfile, ref, &p, &p.Spec); err != nil {
+	if err := s.get(ctx, "seccompprofiles", v1alpha1.KindSeccompProfile, ref, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
 }
 
-func (s *Source) get(ctx context.Context, resource, kind string, ref profiles.Ref, obj, spec any) error {
+func (s *Source) get(ctx context.Context, resource, kind string, ref profiles.Ref, obj v1alpha1.Object) error {
 	if err := ref.Validate(); err != nil {
 		return fmt.Errorf("%s %s: %w", kind, ref, err)
 	}
@@ -123,7 +123,7 @@ func (s *Source) get(ctx context.Context, resource, kind string, ref profiles.Re
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		if err := v1alpha1.Decode(body, obj, spec); err != nil {
+		if err := v1alpha1.Decode(body, obj); err != nil {
 			return fmt.Errorf("%s %s from the API server: %w", kind, ref, err)
 		}
 		return nil

@@ -167,7 +167,7 @@ func TestRoundTripPodlockProfiles(t *testing.T) {
 		}
 		for _, doc := range docs {
 			var p v1alpha1.LandlockProfile
-			if err := v1alpha1.Decode(doc, &p, &p.Spec); err != nil {
+			if err := v1alpha1.Decode(doc, &p); err != nil {
 				t.Fatalf("%s: %v", source, err)
 			}
 			for c, rules := range p.Spec.ContainerWide {

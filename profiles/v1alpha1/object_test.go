@@ -48,12 +48,12 @@ func TestDecodeLandlockProfile(t *testing.T) {
 		{
 			name:    "unknown spec field",
 			json:    `{"metadata": {"name": "p"}, "spec": {"bestEffort": true, "containerwides": {}}}`,
-			wantErr: `spec: json: unknown field "containerwides"`,
+			wantErr: `unknown field "spec.containerwides"`,
 		},
 		{
 			name:    "misspelt access rule",
 			json:    `{"metadata": {"name": "p"}, "spec": {"containerWide": {"app": {"readOnly": ["/"], "readwrit": ["/tmp"]}}}}`,
-			wantErr: `spec: json: unknown field "readwrit"`,
+			wantErr: `unknown field "spec.containerWide.app.readwrit"`,
 		},
 		{
 			name:    "no spec",
@@ -79,7 +79,7 @@ func TestDecodeLandlockProfile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got LandlockProfile
-			err := Decode([]byte(tt.json), &got, &got.Spec)
+			err := Decode([]byte(tt.json), &got)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Decode() error = %v, want one containing %q", err, tt.wantErr)
@@ -98,7 +98,7 @@ func TestDecodeLandlockProfile(t *testing.T) {
 
 func TestDecodeNoSpecIsInvalid(t *testing.T) {
 	var p LandlockProfile
-	if err := Decode([]byte(`{"metadata": {"name": "p"}}`), &p, &p.Spec); !errors.Is(err, ErrInvalid) {
+	if err := Decode([]byte(`{"metadata": {"name": "p"}}`), &p); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Decode() = %v, want ErrInvalid", err)
 	}
 }
@@ -134,12 +134,12 @@ func TestDecodeSeccompProfile(t *testing.T) {
 		{
 			name:    "unknown field in a rule",
 			json:    `{"metadata": {"name": "s"}, "spec": {"syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "comment": "x"}]}}`,
-			wantErr: `unknown field "comment"`,
+			wantErr: `unknown field "spec.syscalls[0].comment"`,
 		},
 		{
 			name:    "unknown field in an argument",
 			json:    `{"metadata": {"name": "s"}, "spec": {"syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ", "valuetwo2": 1}]}]}}`,
-			wantErr: `unknown field "valuetwo2"`,
+			wantErr: `unknown field "spec.syscalls[0].args[0].valuetwo2"`,
 		},
 		{
 			name:    "negative value",
@@ -155,7 +155,7 @@ func TestDecodeSeccompProfile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got SeccompProfile
-			err := Decode([]byte(tt.json), &got, &got.Spec)
+			err := Decode([]byte(tt.json), &got)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Decode() error = %v, want one containing %q", err, tt.wantErr)

@@ -227,10 +227,10 @@ func parseRecording(t *testing.T, recorded []byte) (v1alpha1.LandlockProfile, []
 		}
 		switch meta.Kind {
 		case v1alpha1.KindLandlockProfile:
-			err = v1alpha1.Decode(doc, &landlock, &landlock.Spec)
+			err = v1alpha1.Decode(doc, &landlock)
 		case v1alpha1.KindSeccompProfile:
 			var s v1alpha1.SeccompProfile
-			err = v1alpha1.Decode(doc, &s, &s.Spec)
+			err = v1alpha1.Decode(doc, &s)
 			seccomps = append(seccomps, s)
 		}
 		if err != nil {

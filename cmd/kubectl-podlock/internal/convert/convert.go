@@ -231,7 +231,7 @@ func readProfile(file string, data []byte, name string) (*v1alpha1.LandlockProfi
 			continue
 		}
 		p := new(v1alpha1.LandlockProfile)
-		if err := v1alpha1.Decode(doc, p, &p.Spec); err != nil {
+		if err := v1alpha1.Decode(doc, p); err != nil {
 			return nil, fmt.Errorf("%s: LandlockProfile: %w", file, err)
 		}
 		names = append(names, p.Metadata.Name)
