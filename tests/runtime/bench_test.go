@@ -129,11 +129,11 @@ func BenchmarkLifecycle(b *testing.B) {
 	confined.Write(b)
 	// In a profiles directory of its own: the directory source parses
 	// every manifest of its directory, and the large one would slow the
-	// quickstart's lookup.
+	// quickstart's lookup. In JSON, as the API server serves it.
 	largeEnv := newEnv(b)
 	large := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "large")
 	large.Write(b)
-	largeEnv.profile("large", testenv.LargeProfile(b, "large", filepath.Join(large.Dir, "rootfs"), 200, 50, 1000))
+	largeEnv.profileJSON("large", testenv.LargeProfile(b, "large", filepath.Join(large.Dir, "rootfs"), 200, 50, 1000))
 	recorded := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "learned")
 	recorded.Write(b)
 
@@ -205,22 +205,25 @@ func BenchmarkCreateSteps(b *testing.B) {
 	e.profile("demo", testenv.QuickstartProfile)
 	quick := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "demo")
 	quick.Write(b)
-	largeEnv := newEnv(b)
-	largeEnv.rt.Globals = []string{"--debug"}
+	// The large profile as the API server serves it (JSON), and as YAML
+	// in a profiles directory, whose parsing is the cost of that source.
 	large := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "large")
 	large.Write(b)
-	largeEnv.profile("large", testenv.LargeProfile(b, "large", filepath.Join(large.Dir, "rootfs"), 200, 50, 1000))
+	manifest := testenv.LargeProfile(b, "large", filepath.Join(large.Dir, "rootfs"), 200, 50, 1000)
+	largeEnv, yamlEnv := newEnv(b), newEnv(b)
+	largeEnv.rt.Globals, yamlEnv.rt.Globals = []string{"--debug"}, []string{"--debug"}
+	largeEnv.profileJSON("large", manifest)
+	yamlEnv.profile("large", manifest)
 	runc := testenv.NewRuntime(b, "runc")
 	plain := testenv.NewBundle(b, "sh", "-c", ":")
 	plain.Write(b)
 
 	names := []string{"bundleMs", "lookupMs", "compileMs", "seccompMs", "rewriteMs"}
-	type sample struct{ create, start, steps []float64 }
 	variants := []struct {
 		name string
 		rt   *testenv.Runtime
 		b    *testenv.Bundle
-	}{{"runc", runc, plain}, {"quickstart", e.rt, quick}, {"large", largeEnv.rt, large}}
+	}{{"runc", runc, plain}, {"quickstart", e.rt, quick}, {"large", largeEnv.rt, large}, {"large-yaml", yamlEnv.rt, large}}
 	samples := make([][]map[string]float64, len(variants))
 	b.ResetTimer()
 	for range b.N {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubewarden/podlock/profiles/dir"
 	"github.com/kubewarden/podlock/tests/internal/testenv"
 )
 
@@ -41,6 +42,19 @@ func newEnv(t testing.TB, extraEnv ...string) *env {
 func (e *env) profile(name, manifest string) {
 	e.tb.Helper()
 	if err := os.WriteFile(filepath.Join(e.profiles, name+".yaml"), []byte(strings.TrimLeft(manifest, "\n")), 0o644); err != nil {
+		e.tb.Fatal(err)
+	}
+}
+
+// profileJSON writes a manifest into the profiles directory as the JSON
+// the API server serves, which is how a node reads its profiles.
+func (e *env) profileJSON(name, manifest string) {
+	e.tb.Helper()
+	docs, err := dir.Documents([]byte(manifest))
+	if err != nil || len(docs) != 1 {
+		e.tb.Fatalf("manifest of %s: %v (%d documents)", name, err, len(docs))
+	}
+	if err := os.WriteFile(filepath.Join(e.profiles, name+".json"), docs[0], 0o644); err != nil {
 		e.tb.Fatal(err)
 	}
 }
