@@ -383,3 +383,103 @@ func medianFloat(f []float64) float64 {
 	sort.Float64s(s)
 	return s[len(s)/2]
 }
+
+// BenchmarkProcessStart measures what one start of each podlock program
+// costs, the floor under every figure above: a confined create starts
+// podlock-runtime and podlock-runtime-confine, and its container the hook
+// and the helper. podlock-runtime and podlock-runtime-confine hand `state`
+// to /bin/true, floor executes /bin/true, the helper and the hook exit at
+// once for want of a policy or a plan.
+func BenchmarkProcessStart(b *testing.B) {
+	bin := testenv.Binaries(b)
+	handOver := []string{"PODLOCK_RUNTIME=/bin/true", "PODLOCK_CONFIG=/dev/null", "FLOOR_RUNTIME=/bin/true"}
+	variants := []struct {
+		name string
+		argv []string
+		code int
+	}{
+		{"/bin/true", []string{"/bin/true"}, 0},
+		{"floor", []string{testenv.TestProgram(b, "floor"), "state", "x"}, 0},
+		{"podlock-runtime", []string{filepath.Join(bin, "podlock-runtime"), "state", "x"}, 0},
+		{"podlock-runtime-confine", []string{filepath.Join(bin, "podlock-runtime-confine"), "state", "x"}, 0},
+		{"podlock-helper", []string{filepath.Join(bin, "podlock-helper")}, 126},
+		{"podlock-interpose", []string{filepath.Join(bin, "podlock-interpose")}, 1},
+	}
+	names := make([]string, len(variants))
+	for v := range variants {
+		names[v] = variants[v].name
+	}
+	vs := interleave(b, names, func(v int) testenv.Result {
+		cmd := exec.Command(variants[v].argv[0], variants[v].argv[1:]...)
+		cmd.Env = append(os.Environ(), handOver...)
+		err := cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code == variants[v].code {
+			err = nil
+		}
+		return testenv.Result{Err: err}
+	})
+	report(b, "one process start", vs)
+}
+
+// BenchmarkCreateParts splits a confined create's cost over runc's by who
+// pays it: runc-podlock-config is runc on the config.json podlock wrote
+// (runc's share: podlock's mounts and the createContainer hook),
+// podlock-runtime-confine called directly adds its start and work, and
+// podlock-runtime the front's start on top of that. Creates only, quickstart profile, each deleted
+// outside the timing.
+func BenchmarkCreateParts(b *testing.B) {
+	e := newEnv(b)
+	e.profile("demo", testenv.QuickstartProfile)
+	runc := testenv.NewRuntime(b, "runc")
+	plain := testenv.NewBundle(b, "sh", "-c", ":")
+	plain.Write(b)
+	confined := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "demo")
+	confined.Write(b)
+	// A bundle with the config.json podlock writes for this container,
+	// run by plain runc: the state directories it names stay in
+	// confined's bundle.
+	if res := e.rt.Command("create", "--bundle", confined.Dir, "parts"); res.Err != nil {
+		b.Fatalf("create: %v %s %q", res.Err, res.Stderr, e.rt.LogErrors(b))
+	}
+	e.rt.Command("delete", "--force", "parts")
+	rewritten := testenv.NewBundle(b, "sh", "-c", ":")
+	rewritten.Write(b)
+	config, err := os.ReadFile(filepath.Join(confined.Dir, "config.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rewritten.Dir, "config.json"), config, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	confine := *e.rt
+	confine.Binary = filepath.Join(filepath.Dir(e.rt.Binary), "podlock-runtime-confine")
+	variants := []struct {
+		name string
+		rt   *testenv.Runtime
+		b    *testenv.Bundle
+	}{
+		{"runc", runc, plain},
+		{"runc-podlock-config", runc, rewritten},
+		{"podlock-runtime-confine", &confine, confined},
+		{"podlock-runtime", e.rt, confined},
+	}
+	names := make([]string, len(variants))
+	vs := make([]variantSamples, len(variants))
+	for v := range variants {
+		names[v], vs[v].name = variants[v].name, variants[v].name
+	}
+	b.ResetTimer()
+	for range b.N {
+		for v, variant := range variants {
+			start := time.Now()
+			res := variant.rt.Command("create", "--bundle", variant.b.Dir, "parts")
+			vs[v].times = append(vs[v].times, time.Since(start))
+			if res.Err != nil {
+				b.Fatalf("%s: %v %s %q", variant.name, res.Err, res.Stderr, variant.rt.LogErrors(b))
+			}
+			variant.rt.Command("delete", "--force", "parts")
+		}
+	}
+	b.StopTimer()
+	report(b, "create only, quickstart profile", vs)
+}
