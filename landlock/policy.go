@@ -184,23 +184,69 @@ func ReadPolicy(file string) (*Policy, error) {
 }
 
 func parsePolicy(data []byte, file string) (*Policy, error) {
-	var p Policy
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("parsing policy %s: %w", file, err)
+	p, binaries, err := parsePolicyHead(data, file)
+	if err != nil {
+		return nil, err
 	}
-	if p.ABI < 1 {
-		return nil, fmt.Errorf("policy %s: no Landlock ABI", file)
-	}
-	if len(p.Container) > MaxRulesets {
-		return nil, fmt.Errorf("policy %s: %d container rulesets, at most %d", file, len(p.Container), MaxRulesets)
-	}
-	for name, b := range p.Binaries {
-		// A binary without a ruleset would run unconfined.
-		if len(b.Rules) == 0 || len(b.Rules) > MaxRulesets {
-			return nil, fmt.Errorf("policy %s: binary %s has %d rulesets, want 1 to %d", file, name, len(b.Rules), MaxRulesets)
+	for name := range binaries {
+		if err := p.decodeBinary(binaries, name, file); err != nil {
+			return nil, err
 		}
 	}
-	return &p, nil
+	return p, nil
+}
+
+// parsePolicyFor is parsePolicy for the helper started as self: it
+// decodes the rules of that binary only. A policy lists every listed
+// binary's paths, a large one hundreds of kilobytes, and the helper runs
+// at every start of each of them.
+func parsePolicyFor(data []byte, file, self string) (*Policy, error) {
+	p, binaries, err := parsePolicyHead(data, file)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := binaries[self]; ok {
+		if err := p.decodeBinary(binaries, self, file); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// parsePolicyHead decodes everything but the binaries' rules, which it
+// returns undecoded.
+func parsePolicyHead(data []byte, file string) (*Policy, map[string]json.RawMessage, error) {
+	var head struct {
+		Policy
+		Binaries map[string]json.RawMessage `json:"binaries,omitempty"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, nil, fmt.Errorf("parsing policy %s: %w", file, err)
+	}
+	p := &head.Policy
+	if p.ABI < 1 {
+		return nil, nil, fmt.Errorf("policy %s: no Landlock ABI", file)
+	}
+	if len(p.Container) > MaxRulesets {
+		return nil, nil, fmt.Errorf("policy %s: %d container rulesets, at most %d", file, len(p.Container), MaxRulesets)
+	}
+	return p, head.Binaries, nil
+}
+
+func (p *Policy) decodeBinary(binaries map[string]json.RawMessage, name, file string) error {
+	var b Binary
+	if err := json.Unmarshal(binaries[name], &b); err != nil {
+		return fmt.Errorf("parsing policy %s: binary %s: %w", file, name, err)
+	}
+	// A binary without a ruleset would run unconfined.
+	if len(b.Rules) == 0 || len(b.Rules) > MaxRulesets {
+		return fmt.Errorf("policy %s: binary %s has %d rulesets, want 1 to %d", file, name, len(b.Rules), MaxRulesets)
+	}
+	if p.Binaries == nil {
+		p.Binaries = map[string]Binary{}
+	}
+	p.Binaries[name] = b
+	return nil
 }
 
 // Original is the path in the container of the n-th covered regular file.

@@ -242,6 +242,50 @@ func TestReadPolicy(t *testing.T) {
 	}
 }
 
+// The helper decodes the rules of the binary it was started as, and no
+// other: every start of a listed binary pays for what it decodes.
+func TestParsePolicyFor(t *testing.T) {
+	const policy = `{"abi": 3, "container": [{"rules": [{"access": "readOnly", "paths": ["/"]}]}], "binaries": {
+		"/bin/sh": {"exec": "/bin/busybox", "rules": [{"rules": [{"access": "readOnly", "paths": ["/etc"]}]}]},
+		"/bin/cat": {"exec": "/bin/busybox"}}}`
+	container := Rulesets{{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}}
+	sh := Binary{Exec: "/bin/busybox", Rules: Rulesets{{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/etc"}}}}}}
+	tests := []struct {
+		self    string
+		want    *Policy
+		wantErr string
+	}{
+		{self: "/bin/sh", want: &Policy{ABI: 3, Container: container, Binaries: map[string]Binary{"/bin/sh": sh}}},
+		{self: HelperPath, want: &Policy{ABI: 3, Container: container}},
+		{self: "/bin/ls", want: &Policy{ABI: 3, Container: container}},
+		// Its own entry is checked as parsePolicy checks every one.
+		{self: "/bin/cat", wantErr: "binary /bin/cat has 0 rulesets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.self, func(t *testing.T) {
+			got, err := parsePolicyFor([]byte(policy), PolicyPath, tt.self)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parsePolicyFor() = %+v, %v; want an error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parsePolicyFor() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := parsePolicyFor([]byte(`{"abi": 3, "binaries": {"/bin/sh": 1}}`), PolicyPath, HelperPath); err != nil {
+		t.Errorf("an entry of another binary of the wrong type: %v, want it left undecoded", err)
+	}
+	if _, err := parsePolicyFor([]byte(`{"abi": 3, "binaries": {"/bin/sh": 1}`), PolicyPath, HelperPath); err == nil {
+		t.Error("a malformed policy was accepted")
+	}
+}
+
 func TestOriginal(t *testing.T) {
 	for n, want := range map[int]string{0: "/.podlock/orig/0", 1: "/.podlock/orig/1", 12: "/.podlock/orig/12"} {
 		if got := Original(n); got != want {

@@ -105,11 +105,12 @@ func (d *StateDir) ReadFile(name string, max int64) ([]byte, error) {
 	return data, nil
 }
 
-// ReadPolicy reads the policy of the directory.
-func (d *StateDir) ReadPolicy() (*Policy, error) {
+// ReadPolicy reads the policy of the directory for the helper started as
+// self: of the listed binaries, only self's rules are decoded.
+func (d *StateDir) ReadPolicy(self string) (*Policy, error) {
 	data, err := d.ReadFile(path.Base(PolicyPath), MaxPolicySize)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}
-	return parsePolicy(data, PolicyPath)
+	return parsePolicyFor(data, PolicyPath, self)
 }

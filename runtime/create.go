@@ -321,7 +321,7 @@ func (r *Runtime) recordInIndex(b *bundle.Bundle, owner landlock.Owner, execHelp
 	root, _ := r.args.Global("root")
 	e := index.Entry{ID: positional[0], Bundle: b.Dir, CgroupsPath: cgroupsPath, Owner: owner,
 		Key: lookup.Key(r.real, root), ExecHelper: execHelper}
-	if err := index.ValidateID(e.ID); err != nil {
+	if err := lookup.ValidateID(e.ID); err != nil {
 		return err
 	}
 	if err := index.Write(r.config.IndexDir, e); err != nil {

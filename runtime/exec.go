@@ -13,7 +13,7 @@ import (
 
 	"github.com/kubewarden/podlock/landlock"
 	"github.com/kubewarden/podlock/runtime/execwrap"
-	"github.com/kubewarden/podlock/runtime/index"
+	"github.com/kubewarden/podlock/runtime/front"
 	"github.com/kubewarden/podlock/runtime/index/lookup"
 )
 
@@ -72,27 +72,15 @@ func (r *Runtime) execWraps(real, id string) (bool, error) {
 
 // delete runs the real runtime's delete and, once the container is gone,
 // removes its entry from the container index, so that a later container
-// of the same ID is not taken for this one. The front hands over only the
-// deletes of indexed containers; others are the real runtime's alone.
+// of the same ID is not taken for this one, as the front does for a
+// container it finds in the index. The front hands over the deletes it
+// cannot decide: an index it cannot read, an entry under another key.
 func (r *Runtime) delete() error {
-	pos := r.args.Positional()
-	if len(pos) == 0 {
+	if len(r.args.Positional()) == 0 {
 		return execRuntime(r.real, r.args.Argv())
 	}
-	root, _ := r.args.Global("root")
-	cmd := exec.Command(r.real, r.args.Argv()[1:]...)
-	cmd.Args[0] = r.args.Argv()[0]
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	runErr := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(runErr, &exit) {
-		return exitStatus(exit.ExitCode())
-	}
-	if runErr != nil {
-		return fmt.Errorf("delete %s: running %s: %w", pos[0], r.real, runErr)
-	}
-	if err := index.Remove(r.config.IndexDir, pos[0], lookup.Key(r.real, root)); err != nil {
-		return fmt.Errorf("delete %s: %w", pos[0], err)
+	if code := front.DeleteAndForget(r.args, r.real, r.config.IndexDir); code != 0 {
+		return exitStatus(code)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func run() error {
 		return err
 	}
 	defer dir.Close()
-	policy, err := dir.ReadPolicy()
+	policy, err := dir.ReadPolicy(self)
 	if err != nil {
 		return err
 	}

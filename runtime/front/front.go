@@ -3,14 +3,18 @@
 // verb on the command line and hands the command over without parsing it:
 // to the real runtime (runc or crun) for everything podlock has no
 // business in, and to podlock-runtime-confine, installed next to it, for
-// the commands that confine (create, run, delete of a confined container)
-// and podlock's own commands. An exec into a container confined as a whole
+// the commands that confine (create, run, restore) and podlock's own
+// commands. An exec into a container confined as a whole
 // it rewrites itself, so that the process starts through the helper.
 //
 // The front is on the path of every start, state, kill, delete and exec
 // probe, so it links only what that decision needs: no YAML, regular
 // expressions, CLI framework, libseccomp, TLS or Kubernetes client. Its
 // start costs what the smallest Go program that executes runc costs.
+//
+// The delete of a container confined as a whole it runs itself too: it
+// waits for the real runtime's delete and then removes the container's
+// index entry.
 //
 // When the front cannot decide (a configuration file it does not read,
 // an index it cannot read), it hands the command to
@@ -42,8 +46,10 @@ const Name = "podlock-runtime"
 // version.
 var PodlockCommands = []string{"check", "record-agent", "podlock"}
 
-// Main runs the front. It returns only on failure: on success this
-// process has become the real runtime or podlock-runtime-confine.
+// Main runs the front and returns its exit status. Except for the delete
+// of a container confined as a whole, it returns only on failure: on
+// success this process has become the real runtime or
+// podlock-runtime-confine.
 func Main(argv []string) int {
 	args := runcargs.Parse(argv)
 	confine, err := confinePath()
@@ -70,6 +76,8 @@ func Main(argv []string) int {
 			return fail(args, fmt.Errorf("exec into confined container %s: %w", args.Positional()[0], err))
 		}
 		return fail(args, execv(real, wrapped))
+	case forgetAfterDelete:
+		return DeleteAndForget(args, real, cfg.indexDir)
 	}
 	return fail(args, execv(real, argv))
 }
@@ -85,6 +93,9 @@ const (
 	// wrapExec: an exec whose process the front starts through the
 	// helper.
 	wrapExec
+	// forgetAfterDelete: a delete after which the container's index
+	// entry goes.
+	forgetAfterDelete
 )
 
 // passThrough tells the commands that may go straight to the real
@@ -139,11 +150,55 @@ func needsConfine(args runcargs.Args, cfg *config, real string) need {
 	case err != nil || found.Elsewhere:
 		return confined
 	case verb == "delete" && found.ExecHelper:
-		return confined
+		return forgetAfterDelete
 	case verb == "exec" && found.ExecHelper:
 		return wrapExec
 	}
 	return passed
+}
+
+// DeleteAndForget runs the real runtime's delete and, once it succeeded,
+// removes the container's index entry: a delete that fails (a running
+// container without --force) leaves the container and its entry, so that
+// its next exec still starts through the helper. The front waits for the
+// runtime rather than becoming it, which costs a fork instead of the
+// start of podlock-runtime-confine; the runtime dies with the front, as it
+// would if a caller's timeout killed it directly. The exit status is the
+// runtime's.
+func DeleteAndForget(args runcargs.Args, real, indexDir string) int {
+	id := args.Positional()[0]
+	if err := lookup.ValidateID(id); err != nil {
+		return fail(args, err)
+	}
+	root, _ := args.Global("root")
+	entry := filepath.Join(indexDir, lookup.FileName(id, lookup.Key(real, root)))
+	pid, err := syscall.ForkExec(real, args.Argv(), &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		return fail(args, fmt.Errorf("executing %s: %w", real, err))
+	}
+	var status syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &status, 0, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	switch {
+	case err != nil:
+		return fail(args, fmt.Errorf("delete %s: waiting for %s: %w", id, real, err))
+	case status.Signaled():
+		return 128 + int(status.Signal())
+	case status.ExitStatus() != 0:
+		return status.ExitStatus()
+	}
+	if err := os.Remove(entry); err != nil && !os.IsNotExist(err) {
+		return fail(args, fmt.Errorf("delete %s: container index: %w", id, err))
+	}
+	return 0
 }
 
 // confinePath is podlock-runtime-confine next to this binary.

@@ -51,29 +51,11 @@ type Entry struct {
 // maxEntrySize bounds what is read of one entry.
 const maxEntrySize = lookup.MaxEntrySize
 
-// maxIDLength keeps <ID>.<key>.json within the 255 bytes of a file name.
-const maxIDLength = 230
-
-// ValidateID checks that a container ID is one runc accepts (letters,
-// digits, '_', '+', '-' and '.', not "." or "..") and fits in a file name.
-func ValidateID(id string) error {
-	if id == "" || id == "." || id == ".." || len(id) > maxIDLength {
-		return fmt.Errorf("container ID %q: want 1 to %d characters, not . or ..", id, maxIDLength)
-	}
-	for _, c := range id {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_+-.", c)
-		if !ok {
-			return fmt.Errorf("container ID %q: only letters, digits, '_', '+', '-' and '.' are allowed", id)
-		}
-	}
-	return nil
-}
-
 // Write records e in dir, replacing any entry of the same ID and key. dir is
 // created root-only; the write costs one small file and a rename, no disk
 // flush: the index describes running containers, which a reboot ends.
 func Write(dir string, e Entry) error {
-	if err := ValidateID(e.ID); err != nil {
+	if err := lookup.ValidateID(e.ID); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -92,7 +74,7 @@ func Write(dir string, e Entry) error {
 // Remove deletes the entry of container id under key; a missing entry is
 // not an error.
 func Remove(dir, id, key string) error {
-	if err := ValidateID(id); err != nil {
+	if err := lookup.ValidateID(id); err != nil {
 		return err
 	}
 	err := os.Remove(filepath.Join(dir, lookup.FileName(id, key)))

@@ -89,18 +89,6 @@ func TestCgroup(t *testing.T) {
 	}
 }
 
-func TestValidateID(t *testing.T) {
-	for id, ok := range map[string]bool{
-		"0123abcdef": true, "my_container-1.2+x": true, ".hidden": true,
-		"": false, ".": false, "..": false, "a/b": false, "a b": false, "a\x00": false, "é": false,
-		strings.Repeat("a", maxIDLength): true, strings.Repeat("a", maxIDLength+1): false,
-	} {
-		if err := ValidateID(id); (err == nil) != ok {
-			t.Errorf("ValidateID(%q) = %v, want ok %v", id, err, ok)
-		}
-	}
-}
-
 // Only regular files of the right name and size, read without following
 // a symlink or blocking on a FIFO, are entries.
 func TestReadEntry(t *testing.T) {

@@ -134,7 +134,7 @@ func (r *Reader) names() (map[string]bool, error) {
 	}
 	names := map[string]bool{}
 	for _, d := range list {
-		if id, _, ok := lookup.ParseFileName(d.Name()); ok && ValidateID(id) == nil {
+		if id, _, ok := lookup.ParseFileName(d.Name()); ok && lookup.ValidateID(id) == nil {
 			names[d.Name()] = true
 		}
 	}

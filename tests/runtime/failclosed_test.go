@@ -52,7 +52,7 @@ func TestFailClosed(t *testing.T) {
 		{
 			name:    "misspelt field",
 			profile: strings.Replace(testenv.QuickstartProfile, "readOnly:", "readOnlyPaths:", 1),
-			want:    `unknown field "readOnlyPaths"`,
+			want:    `unknown field "spec.profilesByContainer.app./bin/sh.readOnlyPaths"`,
 		},
 		{
 			name:    "listed binary not in image",

@@ -51,8 +51,9 @@ func restoreConfine(t *testing.T, file string) {
 // The container index decides every exec without another podlock process
 // or a runc state call: the front starts an exec into a container
 // confined as a whole through the helper itself, and hands any other to
-// runc, which the test proves by taking podlock-runtime-confine away. A
-// delete removes the entry.
+// runc, which the test proves by taking podlock-runtime-confine away. The
+// delete of a container confined as a whole removes its entry once runc's
+// delete succeeded, again without podlock-runtime-confine.
 func TestExecFromIndex(t *testing.T) {
 	e, confine := frontEnv(t)
 	e.profile("wide", wideProfile)
@@ -103,17 +104,26 @@ func TestExecFromIndex(t *testing.T) {
 		t.Errorf("exec --process into wide: %v %q %q; want /etc/group denied", res.Err, res.Stdout, res.Stderr)
 	}
 
-	// The delete of a container confined as a whole removes its entry,
-	// which takes podlock-runtime-confine; any other is runc's.
-	if res := e.rt.Command("delete", "--force", "wide"); res.Err == nil || !strings.Contains(res.Stderr, "podlock-runtime-confine is missing") {
-		t.Errorf("delete of wide without podlock-runtime-confine: %v %q", res.Err, res.Stderr)
+	// A delete that fails leaves the entry: the container still runs,
+	// and its next exec must still start through the helper.
+	entry := filepath.Join(e.rt.IndexDir, lookup.FileName("wide", key))
+	res = e.rt.Command("delete", "wide")
+	if res.Err == nil || !strings.Contains(res.Stderr, "cannot delete container wide that is not stopped") {
+		t.Errorf("delete of running wide without --force: %v %q, want runc's refusal", res.Err, res.Stderr)
 	}
-	if res := e.rt.Command("delete", "--force", "perbinary"); res.Err != nil {
-		t.Errorf("delete of perbinary without podlock-runtime-confine: %v %q", res.Err, res.Stderr)
+	if exit, ok := res.Err.(*exec.ExitError); ok && exit.ExitCode() != 1 {
+		t.Errorf("delete of running wide: exit status %d, want runc's 1", exit.ExitCode())
 	}
-	restoreConfine(t, confine)
+	if _, err := os.Stat(entry); err != nil {
+		t.Errorf("index entry of wide after a failed delete: %v", err)
+	}
+	if res := e.rt.Command("exec", "wide", "cat", "/etc/group"); res.Err == nil || !strings.Contains(res.Stderr, "Permission denied") {
+		t.Errorf("exec into wide after a failed delete: %v %q %q; want /etc/group denied", res.Err, res.Stdout, res.Stderr)
+	}
 
-	// The same ID under another root is another container, unconfined.
+	// The same ID under another root is another container, unconfined:
+	// podlock-runtime-confine finds that out from its bundle.
+	restoreConfine(t, confine)
 	other := testenv.NewRuntime(t, e.rt.Binary, e.rt.Env...)
 	b := testenv.NewBundle(t, "sleep", "300")
 	b.Write(t)
@@ -124,13 +134,18 @@ func TestExecFromIndex(t *testing.T) {
 		t.Errorf("exec into wide under another root: %v %q %q", res.Err, res.Stdout, res.Stderr)
 	}
 
-	e.rt.Command("kill", "wide", "KILL")
-	if res := e.rt.Command("delete", "--force", "wide"); res.Err != nil {
-		t.Fatalf("delete: %v %s", res.Err, res.Stderr)
+	// The delete that succeeds removes the entry, which the front does
+	// itself: a later container of the same ID is not taken for this one.
+	hide(t, confine)
+	for _, id := range []string{"wide", "perbinary"} {
+		if res := e.rt.Command("delete", "--force", id); res.Err != nil {
+			t.Errorf("delete of %s without podlock-runtime-confine: %v %q", id, res.Err, res.Stderr)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(e.rt.IndexDir, lookup.FileName("wide", key))); !os.IsNotExist(err) {
+	if _, err := os.Stat(entry); !os.IsNotExist(err) {
 		t.Errorf("index entry of wide after delete: %v", err)
 	}
+	restoreConfine(t, confine)
 }
 
 // Without podlock-runtime-confine no container that asks for a profile is

@@ -43,6 +43,24 @@ func Key(realRuntime, root string) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
+// maxIDLength keeps <ID>.<key>.json within the 255 bytes of a file name.
+const maxIDLength = 230
+
+// ValidateID checks that a container ID is one runc accepts (letters,
+// digits, '_', '+', '-' and '.', not "." or "..") and fits in a file name.
+func ValidateID(id string) error {
+	if id == "" || id == "." || id == ".." || len(id) > maxIDLength {
+		return fmt.Errorf("container ID %q: want 1 to %d characters, not . or ..", id, maxIDLength)
+	}
+	for _, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_+-.", c)
+		if !ok {
+			return fmt.Errorf("container ID %q: only letters, digits, '_', '+', '-' and '.' are allowed", id)
+		}
+	}
+	return nil
+}
+
 // FileName is the entry file of container id under key: <id>.<key>.json,
 // or <id>.json for an entry written without a key (podlock before the
 // key existed, and tests of the host-side reader).

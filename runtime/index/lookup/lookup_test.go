@@ -3,6 +3,7 @@ package lookup
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -65,5 +66,17 @@ func TestFind(t *testing.T) {
 	}
 	if got, err := Find(filepath.Join(dir, "none"), "wide", here); err != nil || got != (Found{}) {
 		t.Errorf("Find in a missing index = %+v, %v; want nothing", got, err)
+	}
+}
+
+func TestValidateID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"0123abcdef": true, "my_container-1.2+x": true, ".hidden": true,
+		"": false, ".": false, "..": false, "a/b": false, "a b": false, "a\x00": false, "é": false,
+		strings.Repeat("a", maxIDLength): true, strings.Repeat("a", maxIDLength+1): false,
+	} {
+		if err := ValidateID(id); (err == nil) != ok {
+			t.Errorf("ValidateID(%q) = %v, want ok %v", id, err, ok)
+		}
 	}
 }
