@@ -1,7 +1,9 @@
 package front
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"strings"
 
@@ -59,8 +61,13 @@ func loadConfig() (*config, error) {
 }
 
 // parseFlat reads a YAML document made only of top-level "key: value"
-// lines with plain or quoted scalar values, comments and blank lines.
+// lines with plain or quoted scalar values, comments and blank lines, or a
+// JSON object of scalar values (JSON is YAML, and configuration tools
+// write it).
 func parseFlat(doc string) (map[string]string, error) {
+	if trimmed := strings.TrimSpace(doc); strings.HasPrefix(trimmed, "{") {
+		return parseFlatJSON(trimmed)
+	}
 	values := map[string]string{}
 	for _, line := range strings.Split(doc, "\n") {
 		line = strings.TrimRight(line, " \t\r")
@@ -95,6 +102,50 @@ func parseFlat(doc string) (map[string]string, error) {
 			return nil, errUnread
 		}
 		values[key] = value
+	}
+	return values, nil
+}
+
+// parseFlatJSON reads a JSON object whose values are strings, numbers,
+// booleans or null; the values of the keys the front reads must be
+// strings.
+func parseFlatJSON(doc string) (map[string]string, error) {
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errUnread
+	}
+	values := map[string]string{}
+	for dec.More() {
+		t, err := dec.Token()
+		key, ok := t.(string)
+		if err != nil || !ok {
+			return nil, errUnread
+		}
+		if _, dup := values[key]; dup {
+			return nil, errUnread
+		}
+		t, err = dec.Token()
+		if err != nil {
+			return nil, errUnread
+		}
+		switch v := t.(type) {
+		case string:
+			values[key] = v
+		case json.Number, bool, nil:
+			if key == "runtime" || key == "indexDir" {
+				return nil, errUnread
+			}
+			values[key] = ""
+		default: // an object or array
+			return nil, errUnread
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, errUnread
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errUnread
 	}
 	return values, nil
 }

@@ -25,6 +25,14 @@ func TestParseFlat(t *testing.T) {
 		{"anchor", "runtime: &x crun\n", nil},
 		{"no colon", "runtime crun\n", nil},
 		{"unterminated", "runtime: \"crun\n", nil},
+		{"JSON", `{"source": "kubernetes", "runtime": "/usr/bin/crun", "indexDir": "/run/x", "apiTimeout": "2s"}`,
+			map[string]string{"source": "kubernetes", "runtime": "/usr/bin/crun", "indexDir": "/run/x", "apiTimeout": "2s"}},
+		{"JSON with other scalars", "{\"bestEffort\": true, \"n\": 3, \"x\": null, \"runtime\": \"crun\"}\n", map[string]string{"bestEffort": "", "n": "", "x": "", "runtime": "crun"}},
+		{"JSON runtime not a string", `{"runtime": 3}`, nil},
+		{"JSON nested", `{"runtime": {"path": "crun"}}`, nil},
+		{"JSON duplicate", `{"runtime": "a", "runtime": "b"}`, nil},
+		{"JSON trailing", `{"runtime": "a"} {}`, nil},
+		{"JSON malformed", `{"runtime": "a"`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -177,3 +177,36 @@ func TestConfineMissing(t *testing.T) {
 		t.Errorf("run of a container without profile, without podlock-runtime-confine: %v %q %q", res.Err, res.Stdout, res.Stderr)
 	}
 }
+
+// The front decides alone under the configuration files podlock-node
+// writes and under the JSON ones other tools write: a configuration it
+// could not read would send every state, kill and delete of the node
+// through podlock-runtime-confine.
+func TestFrontReadsConfig(t *testing.T) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, config := range map[string]string{
+		"flat YAML": "source: directory\nruntime: " + runc + "\n",
+		"JSON":      `{"source": "directory", "runtime": "` + runc + `", "apiTimeout": "2s"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e, confine := frontEnv(t)
+			file := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e.rt.Env = append(e.rt.Env, "PODLOCK_CONFIG="+file)
+			hide(t, confine)
+			defer restoreConfine(t, confine)
+			b := testenv.NewBundle(t, "sleep", "300")
+			b.Write(t)
+			for _, args := range [][]string{{"create", "--bundle", b.Dir, "c"}, {"start", "c"}, {"state", "c"}, {"kill", "c", "KILL"}, {"delete", "--force", "c"}} {
+				if res := e.rt.Command(args...); res.Err != nil {
+					t.Errorf("%s without podlock-runtime-confine: %v %q", args[0], res.Err, res.Stderr)
+				}
+			}
+		})
+	}
+}
