@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -192,7 +194,7 @@ func Setup(mgr ctrl.Manager) error {
 		}
 	}
 
-	r := &Reconciler{Client: mgr.GetClient(), Live: mgr.GetAPIReader()}
+	r := &Reconciler{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), StatusInterval: StatusInterval}
 	m := &mapper{client: mgr.GetClient()}
 	opts := controller.Options{MaxConcurrentReconciles: 2}
 	err := ctrl.NewControllerManagedBy(mgr).
@@ -201,7 +203,8 @@ func Setup(mgr ctrl.Manager) error {
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(m.podLandlock), builder.WithPredicates(podChanged)).
 		WithOptions(opts).
 		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-			return reconcile.Result{}, r.Reconcile(ctx, &crd.LandlockProfile{}, req.NamespacedName)
+			after, err := r.Reconcile(ctx, &crd.LandlockProfile{}, req.NamespacedName)
+			return reconcile.Result{RequeueAfter: after}, err
 		}))
 	if err != nil {
 		return fmt.Errorf("LandlockProfile controller: %w", err)
@@ -214,7 +217,8 @@ func Setup(mgr ctrl.Manager) error {
 		Watches(&crd.SeccompProfile{}, handler.EnqueueRequestsFromMapFunc(m.seccompBases)).
 		WithOptions(opts).
 		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-			return reconcile.Result{}, r.Reconcile(ctx, &crd.SeccompProfile{}, req.NamespacedName)
+			after, err := r.Reconcile(ctx, &crd.SeccompProfile{}, req.NamespacedName)
+			return reconcile.Result{RequeueAfter: after}, err
 		}))
 	if err != nil {
 		return fmt.Errorf("SeccompProfile controller: %w", err)
@@ -231,22 +235,50 @@ type Reconciler struct {
 	// unused before its finalizer goes: the cache may not have seen a pod
 	// created a moment ago.
 	Live client.Reader
+	// StatusInterval is the least time between two writes of one
+	// profile's status; zero writes every change.
+	StatusInterval time.Duration
+
+	mu sync.Mutex
+	// statusWritten is when each profile's status was last written.
+	statusWritten map[profileKey]time.Time
+}
+
+// StatusInterval spaces the writes of a profile's status.podsInUse. A
+// batch of pods that start or go changes it with every pod, and each write
+// is an etcd write and a watch event for every client of the profile:
+// measured on the test cluster, 22 status writes for 10 pods started and
+// deleted, most of the API server's extra work for those pods. The count
+// settles at most this late. The finalizer, which keeps a profile in use
+// from going, is never delayed.
+const StatusInterval = time.Second
+
+// profileKey tells profiles apart across kinds.
+type profileKey struct {
+	kind string
+	types.NamespacedName
 }
 
 // Reconcile brings one profile (obj, an empty LandlockProfile or
-// SeccompProfile) in line with its use.
-func (r *Reconciler) Reconcile(ctx context.Context, obj client.Object, key types.NamespacedName) error {
+// SeccompProfile) in line with its use. A status write that must wait
+// for StatusInterval is left for later: Reconcile returns when to come
+// back.
+func (r *Reconciler) Reconcile(ctx context.Context, obj client.Object, key types.NamespacedName) (time.Duration, error) {
+	pk := profileKey{fmt.Sprintf("%T", obj), key}
 	if err := r.Client.Get(ctx, key, obj); err != nil {
-		return client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			r.forget(pk)
+		}
+		return 0, client.IgnoreNotFound(err)
 	}
 	n, err := usage(ctx, cachedInventory{r.Client}, obj)
 	if err != nil {
-		return fmt.Errorf("%s: counting its pods: %w", describe(obj), err)
+		return 0, fmt.Errorf("%s: counting its pods: %w", describe(obj), err)
 	}
 	has := controllerutil.ContainsFinalizer(obj, Finalizer)
 	if n == 0 && has && r.Live != nil {
 		if n, err = usage(ctx, &liveInventory{reader: r.Live, namespace: key.Namespace}, obj); err != nil {
-			return fmt.Errorf("%s: counting its pods in the API server: %w", describe(obj), err)
+			return 0, fmt.Errorf("%s: counting its pods in the API server: %w", describe(obj), err)
 		}
 	}
 
@@ -255,30 +287,58 @@ func (r *Reconciler) Reconcile(ctx context.Context, obj client.Object, key types
 		// (The API server refuses new finalizers on an object being
 		// deleted; one deleted before its first pod was seen is gone.)
 		if err := r.patchFinalizer(ctx, obj, true); err != nil {
-			return err
+			return 0, err
 		}
 	case n == 0 && has:
 		if err := r.patchFinalizer(ctx, obj, false); err != nil {
-			return err
+			return 0, err
 		}
 		if obj.GetDeletionTimestamp() != nil {
-			return nil // garbage collected now
+			r.forget(pk)
+			return 0, nil // garbage collected now
 		}
 	}
 
 	status := statusOf(obj)
 	if status.PodsInUse == int32(n) {
-		return nil
+		return 0, nil
+	}
+	if wait := r.statusWait(pk); wait > 0 {
+		return wait, nil
 	}
 	orig := obj.DeepCopyObject().(client.Object)
 	status.PodsInUse = int32(n)
 	if err := r.Client.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil
+			return 0, nil
 		}
-		return fmt.Errorf("%s: writing status.podsInUse=%d: %w", describe(obj), n, err)
+		return 0, fmt.Errorf("%s: writing status.podsInUse=%d: %w", describe(obj), n, err)
 	}
-	return nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.statusWritten == nil {
+		r.statusWritten = map[profileKey]time.Time{}
+	}
+	r.statusWritten[pk] = time.Now()
+	return 0, nil
+}
+
+// statusWait is how long the status of profile k must wait before its
+// next write.
+func (r *Reconciler) statusWait(k profileKey) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last, ok := r.statusWritten[k]
+	if !ok {
+		return 0
+	}
+	return r.StatusInterval - time.Since(last)
+}
+
+func (r *Reconciler) forget(k profileKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.statusWritten, k)
 }
 
 // patchFinalizer adds or removes the finalizer with a merge patch that

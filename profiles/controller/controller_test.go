@@ -138,12 +138,12 @@ func TestReconcile(t *testing.T) {
 	reconcileAll := func() {
 		t.Helper()
 		for _, n := range []string{"web", "batch", "unused"} {
-			if err := r.Reconcile(ctx, &crd.LandlockProfile{}, types.NamespacedName{Namespace: "ns", Name: n}); err != nil {
+			if _, err := r.Reconcile(ctx, &crd.LandlockProfile{}, types.NamespacedName{Namespace: "ns", Name: n}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for _, n := range []string{"strict", "base", "derived", "other", "ns-wide", "runtime-default"} {
-			if err := r.Reconcile(ctx, &crd.SeccompProfile{}, types.NamespacedName{Namespace: "ns", Name: n}); err != nil {
+			if _, err := r.Reconcile(ctx, &crd.SeccompProfile{}, types.NamespacedName{Namespace: "ns", Name: n}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -179,6 +179,54 @@ func TestReconcile(t *testing.T) {
 	}
 	if s := get(&crd.SeccompProfile{}, "strict").(*crd.SeccompProfile); s.Status.PodsInUse != 1 {
 		t.Fatalf("strict: podsInUse %d, want 1 (p5 through derived)", s.Status.PodsInUse)
+	}
+}
+
+// A profile's status is written at most once per StatusInterval; its
+// finalizer never waits.
+func TestStatusInterval(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t, fixture()...)
+	r := &Reconciler{Client: c, Live: c, StatusInterval: time.Hour}
+	key := types.NamespacedName{Namespace: "ns", Name: "web"}
+	web := func() *crd.LandlockProfile {
+		t.Helper()
+		var p crd.LandlockProfile
+		if err := c.Get(ctx, key, &p); err != nil {
+			t.Fatal(err)
+		}
+		return &p
+	}
+	deletePods := func(names ...string) {
+		t.Helper()
+		for _, p := range names {
+			if err := c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: p}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if after, err := r.Reconcile(ctx, &crd.LandlockProfile{}, key); err != nil || after != 0 {
+		t.Fatalf("first reconcile: %v, %v; want the status written at once", after, err)
+	}
+	if p := web(); p.Status.PodsInUse != 3 || !controllerutil.ContainsFinalizer(p, Finalizer) {
+		t.Fatalf("web: podsInUse %d, finalizers %v; want 3 and %s", p.Status.PodsInUse, p.Finalizers, Finalizer)
+	}
+
+	deletePods("p1")
+	after, err := r.Reconcile(ctx, &crd.LandlockProfile{}, key)
+	if err != nil || after <= 0 || after > time.Hour {
+		t.Fatalf("reconcile within the interval: %v, %v; want a requeue within the hour", after, err)
+	}
+	if p := web(); p.Status.PodsInUse != 3 {
+		t.Fatalf("web: podsInUse %d written within the interval", p.Status.PodsInUse)
+	}
+
+	deletePods("p2", "p7")
+	if _, err := r.Reconcile(ctx, &crd.LandlockProfile{}, key); err != nil {
+		t.Fatal(err)
+	}
+	if p := web(); controllerutil.ContainsFinalizer(p, Finalizer) {
+		t.Fatalf("web: finalizer kept on an unused profile while its status waits: %v", p.Finalizers)
 	}
 }
 

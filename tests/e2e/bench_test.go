@@ -88,17 +88,17 @@ func BenchmarkPodStartup(b *testing.B) {
 	b.ReportMetric(ms(cpl), "podlock-ms/start")
 	b.ReportMetric(ms(crc), "runc-ms/start")
 	b.ReportMetric(ms(cpl)/ms(crc), "ratio/start")
-	b.Logf("%d pods per batch, %d round(s), medians:\n"+
+	var table strings.Builder
+	fmt.Fprintf(&table, "%d pods per batch, %d round(s), medians:\n"+
 		"  pod creation -> container started (CRI):  podlock %7v  runc %7v  ratio %.2f\n"+
 		"  batch creation -> all pods Running (API): podlock %7v  runc %7v  ratio %.2f\n"+
-		"  container created -> started (CRI):       podlock %7v  runc %7v  ratio %.2f",
+		"  container created -> started (CRI):       podlock %7v  runc %7v  ratio %.2f\n",
 		benchPods, b.N,
 		pl.Round(time.Millisecond), rc.Round(time.Millisecond), ms(pl)/ms(rc),
 		wpl.Round(time.Millisecond), wrc.Round(time.Millisecond), ms(wpl)/ms(wrc),
 		cpl.Round(time.Millisecond), crc.Round(time.Millisecond), ms(cpl)/ms(crc))
 	// Where the CPU went, per pod: on two cores that 20 starting pods
 	// saturate, every CPU millisecond a pod costs delays the others.
-	var table strings.Builder
 	table.WriteString("CPU ms per pod, batch creation to all Running (other: runtimes, shims, containers, this test)\n")
 	fmt.Fprintf(&table, "  %-16s %9s %9s %9s\n", "", "podlock", "runc", "podlock-runc")
 	perPodCPU := func(v, k string) float64 { return cpu[v][k] * 1000 / float64(b.N*benchPods) }
