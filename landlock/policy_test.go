@@ -3,6 +3,7 @@ package landlock
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -311,5 +312,46 @@ func TestOwnerProfiles(t *testing.T) {
 		if got := tc.o.Profiles(); got != tc.want {
 			t.Errorf("%+v.Profiles() = %q, want %q", tc.o, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkParsePolicy decodes a policy the size of testenv.LargeProfile's
+// (200 listed binaries of 50 paths, 1,000 paths container-wide) as the
+// helper does when the container starts (its rules only) and as it did
+// before it decoded only what it applies (every binary's).
+func BenchmarkParsePolicy(b *testing.B) {
+	p := &Policy{ABI: 3, Binaries: map[string]Binary{}}
+	var wide []string
+	for i := range 1000 {
+		wide = append(wide, fmt.Sprintf("/data/wide/d%d/f%d", i/50, i))
+	}
+	p.Container = Rulesets{{Rules: []Rule{{Access: ReadWrite, Paths: wide}}}}
+	for i := range 200 {
+		var paths []string
+		for j := range 50 {
+			paths = append(paths, fmt.Sprintf("/data/applet%d/f%d", i, j))
+		}
+		p.Binaries[fmt.Sprintf("/bin/applet%d", i)] = Binary{Exec: "/bin/busybox", Rules: Rulesets{{Rules: []Rule{{Access: ReadOnly, Paths: paths}}}}}
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("policy of %d bytes", len(data))
+	for _, bc := range []struct {
+		name string
+		read func() (*Policy, error)
+	}{
+		{"container", func() (*Policy, error) { return parsePolicyFor(data, PolicyPath, HelperPath) }},
+		{"one-binary", func() (*Policy, error) { return parsePolicyFor(data, PolicyPath, "/bin/applet7") }},
+		{"every-binary", func() (*Policy, error) { return parsePolicy(data, PolicyPath) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range b.N {
+				if _, err := bc.read(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
