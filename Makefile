@@ -158,7 +158,8 @@ BENCH_ENV := PODLOCK_BIN_DIR=$(BIN) PODLOCK_TOOLS_DIR=$(TOOLS_BIN)
 BENCH_TMP ?= /dev/shm
 bench: deps build tools
 	TMPDIR=$(BENCH_TMP) $(BENCH_ENV) $(GO) test -run '^$$' -bench 'Passthrough|ProcessStart' -benchtime 100x ./tests/runtime/
-	TMPDIR=$(BENCH_TMP) $(BENCH_ENV) $(GO) test -run '^$$' -bench 'Lifecycle|Exec|CreateSteps|CreateParts|SeccompFilter' -benchtime 40x -timeout 30m ./tests/runtime/
+	TMPDIR=$(BENCH_TMP) $(BENCH_ENV) $(GO) test -run '^$$' -bench 'Lifecycle|Exec|CreateParts' -benchtime 100x -timeout 30m ./tests/runtime/
+	TMPDIR=$(BENCH_TMP) $(BENCH_ENV) $(GO) test -run '^$$' -bench 'CreateSteps|SeccompFilter' -benchtime 40x -timeout 30m ./tests/runtime/
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'ProfileFetch|CreateWithAPISource' -benchtime 200x ./tests/runtime/
 	$(GO) test -run '^$$' -bench Load -benchtime 1x ./profiles/webhook/
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench PodStartup -benchtime 4x -timeout 20m ./tests/e2e/

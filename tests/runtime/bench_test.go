@@ -77,6 +77,21 @@ func interleave(b *testing.B, names []string, run func(v int) testenv.Result) []
 	return vs
 }
 
+// bundleVariant is a runtime and the bundle it runs, under a name.
+type bundleVariant struct {
+	name string
+	rt   *testenv.Runtime
+	b    *testenv.Bundle
+}
+
+func bundleVariantNames(variants []bundleVariant) []string {
+	names := make([]string, len(variants))
+	for v := range variants {
+		names[v] = variants[v].name
+	}
+	return names
+}
+
 // quantiles returns the median, 25th and 75th percentiles.
 func quantiles(f []float64) (med, p25, p75 float64) {
 	s := append([]float64(nil), f...)
@@ -137,11 +152,7 @@ func BenchmarkLifecycle(b *testing.B) {
 	recorded := testenv.NewBundle(b, "sh", "-c", ":").Annotate("default", "app", "learned")
 	recorded.Write(b)
 
-	variants := []struct {
-		name string
-		rt   *testenv.Runtime
-		b    *testenv.Bundle
-	}{
+	variants := []bundleVariant{
 		{"runc", runc, plain},
 		{"floor", floor, plain},
 		{"podlock-no-profile", e.rt, plain},
@@ -149,11 +160,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		{"podlock-large", largeEnv.rt, large},
 		{"podlock-record", e.rt, recorded},
 	}
-	names := make([]string, len(variants))
-	for v := range variants {
-		names[v] = variants[v].name
-	}
-	vs := interleave(b, names, func(v int) testenv.Result { return variants[v].rt.Run(variants[v].b, "bench") })
+	vs := interleave(b, bundleVariantNames(variants), func(v int) testenv.Result { return variants[v].rt.Run(variants[v].b, "bench") })
 	report(b, "lifecycle: run + delete", vs)
 }
 
@@ -219,11 +226,7 @@ func BenchmarkCreateSteps(b *testing.B) {
 	plain.Write(b)
 
 	names := []string{"bundleMs", "lookupMs", "compileMs", "seccompMs", "rewriteMs"}
-	variants := []struct {
-		name string
-		rt   *testenv.Runtime
-		b    *testenv.Bundle
-	}{{"runc", runc, plain}, {"quickstart", e.rt, quick}, {"large", largeEnv.rt, large}, {"large-yaml", yamlEnv.rt, large}}
+	variants := []bundleVariant{{"runc", runc, plain}, {"quickstart", e.rt, quick}, {"large", largeEnv.rt, large}, {"large-yaml", yamlEnv.rt, large}}
 	samples := make([][]map[string]float64, len(variants))
 	b.ResetTimer()
 	for range b.N {
@@ -453,20 +456,15 @@ func BenchmarkCreateParts(b *testing.B) {
 	}
 	confine := *e.rt
 	confine.Binary = filepath.Join(filepath.Dir(e.rt.Binary), "podlock-runtime-confine")
-	variants := []struct {
-		name string
-		rt   *testenv.Runtime
-		b    *testenv.Bundle
-	}{
+	variants := []bundleVariant{
 		{"runc", runc, plain},
 		{"runc-podlock-config", runc, rewritten},
 		{"podlock-runtime-confine", &confine, confined},
 		{"podlock-runtime", e.rt, confined},
 	}
-	names := make([]string, len(variants))
 	vs := make([]variantSamples, len(variants))
 	for v := range variants {
-		names[v], vs[v].name = variants[v].name, variants[v].name
+		vs[v].name = variants[v].name
 	}
 	b.ResetTimer()
 	for range b.N {
