@@ -25,7 +25,8 @@ type root struct {
 	// binary and every binary linked to the same file (busybox's
 	// applets) needs the same ones, and each costs opens and an ELF parse.
 	loadables map[string][]string
-	openDirs  map[string]openDir
+	// openDirs are the directories lookup keeps open (see openDir).
+	openDirs map[string]openDir
 }
 
 func openRoot(dir string) (*root, error) {

@@ -4,8 +4,8 @@
 // to the real runtime (runc or crun) for everything podlock has no
 // business in, and to podlock-runtime-confine, installed next to it, for
 // the commands that confine (create, run, restore) and podlock's own
-// commands. An exec into a container confined as a whole
-// it rewrites itself, so that the process starts through the helper.
+// commands. An exec into a container confined as a whole it rewrites
+// itself, so that the process starts through the helper.
 //
 // The front is on the path of every start, state, kill, delete and exec
 // probe, so it links only what that decision needs: no YAML, regular
