@@ -43,6 +43,16 @@ func loadConfig() (*config, error) {
 		if err != nil {
 			return nil, err
 		}
+		for key := range values {
+			// podlock-runtime-confine matches keys as encoding/json
+			// does, ignoring case: a "Runtime" must not name one runtime
+			// for it and leave the front with another.
+			for _, want := range []string{"runtime", "indexDir"} {
+				if key != want && strings.EqualFold(key, want) {
+					return nil, errUnread
+				}
+			}
+		}
 		c.runtime, c.indexDir = values["runtime"], values["indexDir"]
 	case errors.Is(err, os.ErrNotExist) && !explicit:
 	default:

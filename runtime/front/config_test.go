@@ -2,6 +2,8 @@ package front
 
 import (
 	"maps"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -47,5 +49,33 @@ func TestParseFlat(t *testing.T) {
 				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// podlock-runtime-confine reads keys whatever their case: the front leaves
+// a configuration whose runtime or indexDir is spelt otherwise to it,
+// rather than take another runtime, whose index key would differ.
+func TestLoadConfigKeyCase(t *testing.T) {
+	for _, doc := range []string{
+		"runtime: /usr/bin/crun\n",
+		"Runtime: /usr/bin/crun\n",
+		"indexdir: /run/x\n",
+		`{"RUNTIME": "/usr/bin/crun"}`,
+	} {
+		file := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PODLOCK_CONFIG", file)
+		t.Setenv("PODLOCK_RUNTIME", "")
+		t.Setenv("PODLOCK_INDEX_DIR", "")
+		c, err := loadConfig()
+		exact := doc == "runtime: /usr/bin/crun\n"
+		switch {
+		case exact && (err != nil || c.runtime != "/usr/bin/crun"):
+			t.Errorf("%q: %+v, %v; want runtime /usr/bin/crun", doc, c, err)
+		case !exact && err == nil:
+			t.Errorf("%q: read as %+v, want it left to podlock-runtime-confine", doc, c)
+		}
 	}
 }
