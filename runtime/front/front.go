@@ -170,8 +170,6 @@ func DeleteAndForget(args runcargs.Args, real, indexDir string) int {
 	if err := lookup.ValidateID(id); err != nil {
 		return fail(args, err)
 	}
-	root, _ := args.Global("root")
-	entry := filepath.Join(indexDir, lookup.FileName(id, lookup.Key(real, root)))
 	pid, err := syscall.ForkExec(real, args.Argv(), &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2},
@@ -195,8 +193,9 @@ func DeleteAndForget(args runcargs.Args, real, indexDir string) int {
 	case status.ExitStatus() != 0:
 		return status.ExitStatus()
 	}
-	if err := os.Remove(entry); err != nil && !os.IsNotExist(err) {
-		return fail(args, fmt.Errorf("delete %s: container index: %w", id, err))
+	root, _ := args.Global("root")
+	if err := lookup.Remove(indexDir, id, lookup.Key(real, root)); err != nil {
+		return fail(args, fmt.Errorf("delete %s: %w", id, err))
 	}
 	return 0
 }

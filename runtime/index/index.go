@@ -71,19 +71,6 @@ func Write(dir string, e Entry) error {
 	return nil
 }
 
-// Remove deletes the entry of container id under key; a missing entry is
-// not an error.
-func Remove(dir, id, key string) error {
-	if err := lookup.ValidateID(id); err != nil {
-		return err
-	}
-	err := os.Remove(filepath.Join(dir, lookup.FileName(id, key)))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("container index: %w", err)
-	}
-	return nil
-}
-
 // stamp tells whether an entry file changed since it was read.
 type stamp struct {
 	ino, size, mtime int64

@@ -61,6 +61,19 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// Remove deletes the entry of container id under key in dir; a missing
+// entry is not an error.
+func Remove(dir, id, key string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	err := os.Remove(filepath.Join(dir, FileName(id, key)))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("container index: %w", err)
+	}
+	return nil
+}
+
 // FileName is the entry file of container id under key: <id>.<key>.json,
 // or <id>.json for an entry written without a key (podlock before the
 // key existed, and tests of the host-side reader).

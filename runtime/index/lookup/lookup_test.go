@@ -80,3 +80,32 @@ func TestValidateID(t *testing.T) {
 		}
 	}
 }
+
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	key := Key("/usr/sbin/runc", "")
+	file := filepath.Join(dir, FileName("c1", key))
+	if err := os.WriteFile(file, []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(dir, "c1", key); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("entry still there: %v", err)
+	}
+	if err := Remove(dir, "c1", key); err != nil {
+		t.Errorf("Remove of a missing entry: %v", err)
+	}
+	outside := filepath.Join(filepath.Dir(dir), FileName("x", key))
+	if err := os.WriteFile(outside, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(outside)
+	if err := Remove(dir, "../x", key); err == nil {
+		t.Error("Remove accepted the ID ../x")
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("a file outside the index went: %v", err)
+	}
+}
