@@ -100,9 +100,11 @@ func (rs Rulesets) Restrict(abi int, bestEffort bool) (leftOut []error, err erro
 // names /proc/self/fd/N, a magic link to the open file, which go-landlock
 // opens again; the files must stay open until the ruleset is built.
 func (r *Ruleset) pathRules() (rules []golandlock.Rule, opened []*os.File, leftOut []error, err error) {
+	var walk pathWalk
+	defer walk.close()
 	for _, rule := range r.Rules {
 		for _, p := range rule.Paths {
-			f, err := openRulePath(p)
+			f, err := walk.open(p)
 			switch {
 			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 				// A path that does not exist grants nothing, which is
@@ -134,32 +136,87 @@ func (r *Ruleset) pathRules() (rules []golandlock.Rule, opened []*os.File, leftO
 // resolve beneath its own directory.
 var errSymlinkOut = errors.New("it goes through a symlink that leads out of its directory")
 
-// openRulePath opens p (O_PATH), one component at a time, following only
-// symlinks that resolve beneath their own directory. The runtime wrote
-// rule paths with the image's symlinks resolved (see landlock/compile), so
-// a symlink met here that points elsewhere was put there since, by
-// whoever may write that directory, and following it would grant the
-// rule on anything, / included. Symlinks that stay beneath their
-// directory can only name what that directory already holds: they are
-// how Kubernetes builds configMap, secret and projected volumes (key ->
-// ..data/key), and what /proc/self is.
-func openRulePath(p string) (*os.File, error) {
+// pathWalk opens rule paths (O_PATH), one component at a time, following
+// only symlinks that resolve beneath their own directory. The runtime
+// wrote rule paths with the image's symlinks resolved (see
+// landlock/compile), so a symlink met here that points elsewhere was put
+// there since, by whoever may write that directory, and following it
+// would grant the rule on anything, / included. Symlinks that stay
+// beneath their directory can only name what that directory already
+// holds: they are how Kubernetes builds configMap, secret and projected
+// volumes (key -> ..data/key), and what /proc/self is.
+//
+// A profile lists many paths in few directories, often directories the
+// container lacks (a volume not mounted, a cache not created yet), and
+// the helper walks them at every start. So the walk keeps each directory
+// it went through open, keyed by the components that led there, and
+// remembers each that failed: a path then costs the lookup of the
+// components no earlier path walked. Each component is still resolved
+// from the directory the same components led to, so what a path opens
+// is what a walk of its own would open; a directory created while the
+// walk runs may be missed, which grants less.
+type pathWalk struct {
+	dirs   map[string]int
+	failed map[string]error
+}
+
+func (w *pathWalk) open(p string) (*os.File, error) {
+	if w.dirs == nil {
+		root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		w.dirs = map[string]int{"": root}
+		w.failed = map[string]error{}
+	}
+	names := strings.Split(p, "/")
+	last := len(names) - 1
+	for last > 0 && names[last] == "" {
+		last--
+	}
+	dir, key := w.dirs[""], ""
+	for i, name := range names[:last+1] {
+		if name == "" {
+			continue
+		}
+		next := key + "/" + name
+		if i == last {
+			if err := w.failed[next]; err != nil {
+				return nil, err
+			}
+			fd, err := openComponent(dir, name)
+			if err != nil {
+				return nil, err
+			}
+			return os.NewFile(uintptr(fd), p), nil
+		}
+		if err := w.failed[next]; err != nil {
+			return nil, err
+		}
+		fd, ok := w.dirs[next]
+		if !ok {
+			var err error
+			if fd, err = openComponent(dir, name); err != nil {
+				w.failed[next] = err
+				return nil, err
+			}
+			w.dirs[next] = fd
+		}
+		dir, key = fd, next
+	}
+	// "/", or only slashes.
 	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range strings.Split(p, "/") {
-		if name == "" {
-			continue
-		}
-		next, err := openComponent(fd, name)
-		unix.Close(fd)
-		if err != nil {
-			return nil, err
-		}
-		fd = next
-	}
 	return os.NewFile(uintptr(fd), p), nil
+}
+
+// close releases the directories the walk kept open.
+func (w *pathWalk) close() {
+	for _, fd := range w.dirs {
+		unix.Close(fd)
+	}
 }
 
 func openComponent(dir int, name string) (int, error) {
