@@ -3,7 +3,7 @@ package landlock
 import (
 	"errors"
 	"fmt"
-	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -31,8 +31,24 @@ func KernelABI() int {
 // kernel older than abi is an error, and so is a Landlock call that the
 // container's own seccomp filter refuses. It returns the rule paths it
 // left out because they lead through a symlink out of its directory (see
-// openRulePath): they grant nothing, and the caller should say so.
+// pathWalk): they grant nothing, and the caller should say so.
 func (r *Ruleset) Restrict(abi int, bestEffort bool) (leftOut []error, err error) {
+	return r.restrict(abi, bestEffort, wholeProcess)
+}
+
+// Whom a restriction confines.
+type scope int
+
+const (
+	// wholeProcess: every thread of the process, so that whatever
+	// goroutine starts a process later starts it confined.
+	wholeProcess scope = iota
+	// thisThread: the calling thread, which the calling goroutine keeps
+	// for good; the process it executes next inherits the restriction.
+	thisThread
+)
+
+func (r *Ruleset) restrict(abi int, bestEffort bool, s scope) (leftOut []error, err error) {
 	// Best effort enforces what an older kernel supports, but a kernel
 	// without Landlock supports nothing, and nothing is not confinement.
 	if have := KernelABI(); have < abi && !bestEffort || have == 0 {
@@ -56,8 +72,8 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) (leftOut []error, err error
 	}
 	rules, opened, leftOut, err := r.pathRules()
 	defer func() {
-		for _, f := range opened {
-			f.Close()
+		for _, fd := range opened {
+			unix.Close(fd)
 		}
 	}()
 	if err != nil {
@@ -71,10 +87,45 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) (leftOut []error, err error
 			rules = append(rules, golandlock.ConnectTCP(p))
 		}
 	}
-	if err := cfg.Restrict(rules...); err != nil {
+	if s == wholeProcess {
+		if err := cfg.Restrict(rules...); err != nil {
+			return nil, fmt.Errorf("applying Landlock ruleset: %w", err)
+		}
+		return leftOut, nil
+	}
+	if err := restrictThread(cfg, rules); err != nil {
 		return nil, fmt.Errorf("applying Landlock ruleset: %w", err)
 	}
 	return leftOut, nil
+}
+
+// restrictThread builds the ruleset as go-landlock's Restrict does (its
+// checks and best-effort downgrade included) and enforces it on the
+// calling thread only, as go-landlock documents for a program that
+// executes another right after. go-landlock's Restrict makes every thread
+// of the Go runtime take no_new_privs and the ruleset, one signal and
+// one wake-up per thread: a cost the helper pays at every confined start
+// for threads that its execve ends anyway.
+func restrictThread(cfg golandlock.Config, rules []golandlock.Rule) error {
+	fd, flags, err := cfg.NewRulesetFD(rules...)
+	if err != nil {
+		return err
+	}
+	if fd < 0 {
+		return nil // best effort, and nothing this kernel can enforce
+	}
+	defer unix.Close(fd)
+	// Never unlocked: the goroutine must not move to a thread without
+	// the restriction, and this thread must not be given to another
+	// goroutine.
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	if err := ll.LandlockRestrictSelf(fd, flags); err != nil {
+		return fmt.Errorf("landlock_restrict_self: %w", err)
+	}
+	return nil
 }
 
 // Restrict confines the calling process with each ruleset in turn, each
@@ -82,8 +133,21 @@ func (r *Ruleset) Restrict(abi int, bestEffort bool) (leftOut []error, err error
 // holds, so none can lift what another denies. It stops at the first
 // failure: the caller must then not run the program.
 func (rs Rulesets) Restrict(abi int, bestEffort bool) (leftOut []error, err error) {
+	return rs.restrict(abi, bestEffort, wholeProcess)
+}
+
+// RestrictThread is Restrict for a program about to execute another: it
+// confines the calling thread only, and locks the calling goroutine to
+// it for good, so that the execve that follows, from that goroutine,
+// starts the program confined. Other threads stay as they were: nothing
+// may run on the program's behalf there.
+func (rs Rulesets) RestrictThread(abi int, bestEffort bool) (leftOut []error, err error) {
+	return rs.restrict(abi, bestEffort, thisThread)
+}
+
+func (rs Rulesets) restrict(abi int, bestEffort bool, s scope) (leftOut []error, err error) {
 	for i := range rs {
-		more, err := rs[i].Restrict(abi, bestEffort)
+		more, err := rs[i].restrict(abi, bestEffort, s)
 		if err != nil && len(rs) > 1 {
 			return nil, fmt.Errorf("ruleset %d of %d: %w", i+1, len(rs), err)
 		}
@@ -99,12 +163,12 @@ func (rs Rulesets) Restrict(abi int, bestEffort bool) (leftOut []error, err erro
 // file opened. go-landlock takes paths, not file descriptors: each rule
 // names /proc/self/fd/N, a magic link to the open file, which go-landlock
 // opens again; the files must stay open until the ruleset is built.
-func (r *Ruleset) pathRules() (rules []golandlock.Rule, opened []*os.File, leftOut []error, err error) {
+func (r *Ruleset) pathRules() (rules []golandlock.Rule, opened []int, leftOut []error, err error) {
 	var walk pathWalk
 	defer walk.close()
 	for _, rule := range r.Rules {
 		for _, p := range rule.Paths {
-			f, err := walk.open(p)
+			fd, err := walk.open(p)
 			switch {
 			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 				// A path that does not exist grants nothing, which is
@@ -117,16 +181,16 @@ func (r *Ruleset) pathRules() (rules []golandlock.Rule, opened []*os.File, leftO
 			case err != nil:
 				return nil, opened, nil, fmt.Errorf("opening rule path %s: %w", p, err)
 			}
-			opened = append(opened, f)
+			opened = append(opened, fd)
 			var st unix.Stat_t
-			if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			if err := unix.Fstat(fd, &st); err != nil {
 				return nil, opened, nil, fmt.Errorf("opening rule path %s: %w", p, err)
 			}
 			access := rule.Access
 			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				access &= fileAccess
 			}
-			rules = append(rules, golandlock.PathAccess(golandlock.AccessFSSet(access), "/proc/self/fd/"+strconv.Itoa(int(f.Fd()))))
+			rules = append(rules, golandlock.PathAccess(golandlock.AccessFSSet(access), "/proc/self/fd/"+strconv.Itoa(fd)))
 		}
 	}
 	return rules, opened, leftOut, nil
@@ -160,11 +224,11 @@ type pathWalk struct {
 	failed map[string]error
 }
 
-func (w *pathWalk) open(p string) (*os.File, error) {
+func (w *pathWalk) open(p string) (int, error) {
 	if w.dirs == nil {
 		root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return nil, err
+			return -1, err
 		}
 		w.dirs = map[string]int{"": root}
 		w.failed = map[string]error{}
@@ -180,36 +244,25 @@ func (w *pathWalk) open(p string) (*os.File, error) {
 			continue
 		}
 		next := key + "/" + name
-		if i == last {
-			if err := w.failed[next]; err != nil {
-				return nil, err
-			}
-			fd, err := openComponent(dir, name)
-			if err != nil {
-				return nil, err
-			}
-			return os.NewFile(uintptr(fd), p), nil
-		}
 		if err := w.failed[next]; err != nil {
-			return nil, err
+			return -1, err
+		}
+		if i == last {
+			return openComponent(dir, name)
 		}
 		fd, ok := w.dirs[next]
 		if !ok {
 			var err error
 			if fd, err = openComponent(dir, name); err != nil {
 				w.failed[next] = err
-				return nil, err
+				return -1, err
 			}
 			w.dirs[next] = fd
 		}
 		dir, key = fd, next
 	}
 	// "/", or only slashes.
-	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), p), nil
+	return unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 }
 
 // close releases the directories the walk kept open.

@@ -73,7 +73,10 @@ func run() error {
 		}
 	}
 	if len(rules) > 0 {
-		leftOut, err := rules.Restrict(policy.ABI, policy.BestEffort)
+		// The thread only: the execve below, from this goroutine,
+		// which the restriction keeps on this thread, is all that
+		// follows.
+		leftOut, err := rules.RestrictThread(policy.ABI, policy.BestEffort)
 		if err != nil {
 			return fmt.Errorf("confining %s: %w", self, err)
 		}

@@ -230,11 +230,25 @@ func (r *root) rules(profile v1alpha1.AccessRules, binary string, originals map[
 		{Access: landlock.ReadExec, Paths: append(runnable, canon[2]...)},
 		{Access: landlock.ReadWriteExec, Paths: canon[3]},
 	} {
-		if len(rule.Paths) > 0 {
+		if rule.Paths = uniq(rule.Paths); len(rule.Paths) > 0 {
 			rs.Rules = append(rs.Rules, rule)
 		}
 	}
 	return rs, nil
+}
+
+// uniq drops repeated paths, keeping the first of each: applets of one
+// multi-call binary all resolve to it, and the helper opens every path
+// of a rule at every start.
+func uniq(paths []string) []string {
+	seen := make(map[string]bool, len(paths))
+	return slices.DeleteFunc(paths, func(p string) bool {
+		if seen[p] {
+			return true
+		}
+		seen[p] = true
+		return false
+	})
 }
 
 // beneath reports whether a rule on dir covers file: Landlock grants a

@@ -300,9 +300,11 @@ func TestCompileRules(t *testing.T) {
 	root := busyboxRoot(t)
 	spec := profile("app", map[string]v1alpha1.AccessRules{
 		"/bin/sh": {
-			ReadOnly:      []string{"/etc", "/usr/share"},
-			ReadWrite:     []string{"/tmp"},
-			ReadExec:      []string{"/usr/lib"},
+			ReadOnly:  []string{"/etc", "/usr/share", "/etc"},
+			ReadWrite: []string{"/tmp"},
+			// Applets of the multi-call binary that runs them: one
+			// path for the helper to open.
+			ReadExec:      []string{"/usr/lib", "/bin/ls", "/usr/bin/sh", "/bin/busybox"},
 			ReadWriteExec: []string{"/var/app"},
 		},
 		"/bin/cat": {},
