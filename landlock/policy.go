@@ -11,8 +11,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -173,6 +175,40 @@ func (p *Policy) Wraps() bool {
 	return len(p.Container) > 0 || len(p.Seccomp) > 0
 }
 
+// The policy file holds one JSON object per line: the first is the
+// policy without its binaries, each further one a listed binary, its path
+// first. The helper runs at every start of a listed binary and of the
+// container, and decodes only the lines it applies: a policy of hundreds
+// of listed binaries is hundreds of kilobytes, which encoding/json would
+// otherwise scan twice at each of those starts. Policies written before
+// hold one object with every binary under "binaries"; the runtime still
+// reads them, for exec sessions into containers created then.
+
+// binaryLine is the line of a listed binary.
+type binaryLine struct {
+	Path string `json:"binary"`
+	Binary
+}
+
+// MarshalPolicy encodes p as the helper reads it: a line for p without
+// its binaries, then a line for each binary, in the order of their paths.
+func MarshalPolicy(p *Policy) ([]byte, error) {
+	head := *p
+	head.Binaries = nil
+	data, err := json.Marshal(&head)
+	if err != nil {
+		return nil, fmt.Errorf("encoding policy: %w", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Binaries)) {
+		line, err := json.Marshal(binaryLine{Path: name, Binary: p.Binaries[name]})
+		if err != nil {
+			return nil, fmt.Errorf("encoding policy of %s: %w", name, err)
+		}
+		data = append(append(data, '\n'), line...)
+	}
+	return append(data, '\n'), nil
+}
+
 // ReadPolicy reads a policy file on the host, where podlock-runtime wrote
 // it. The helper reads its policy with StateDir.ReadPolicy instead.
 func ReadPolicy(file string) (*Policy, error) {
@@ -184,12 +220,29 @@ func ReadPolicy(file string) (*Policy, error) {
 }
 
 func parsePolicy(data []byte, file string) (*Policy, error) {
-	p, binaries, err := parsePolicyHead(data, file)
+	p, binaries, rest, err := parsePolicyHead(data, file)
 	if err != nil {
 		return nil, err
 	}
 	for name := range binaries {
-		if err := p.decodeBinary(binaries, name, file); err != nil {
+		if err := p.addBinary(name, binaries[name], file); err != nil {
+			return nil, err
+		}
+	}
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var b binaryLine
+		if err := json.Unmarshal(line, &b); err != nil {
+			return nil, fmt.Errorf("parsing policy %s: %w", file, err)
+		}
+		if _, dup := p.Binaries[b.Path]; dup || b.Path == "" {
+			return nil, fmt.Errorf("policy %s: binary %q listed twice or without a path", file, b.Path)
+		}
+		if err := p.setBinary(b.Path, b.Binary, file); err != nil {
 			return nil, err
 		}
 	}
@@ -197,47 +250,81 @@ func parsePolicy(data []byte, file string) (*Policy, error) {
 }
 
 // parsePolicyFor is parsePolicy for the helper started as self: it
-// decodes the rules of that binary only. A policy lists every listed
-// binary's paths, a large one hundreds of kilobytes, and the helper runs
-// at every start of each of them.
+// decodes the policy's first object and self's line, if self is listed.
 func parsePolicyFor(data []byte, file, self string) (*Policy, error) {
-	p, binaries, err := parsePolicyHead(data, file)
+	p, binaries, rest, err := parsePolicyHead(data, file)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := binaries[self]; ok {
-		if err := p.decodeBinary(binaries, self, file); err != nil {
-			return nil, err
-		}
+	if raw, ok := binaries[self]; ok {
+		return p, p.addBinary(self, raw, file)
 	}
-	return p, nil
+	line, ok, err := findBinaryLine(rest, self)
+	if err != nil || !ok {
+		return p, err
+	}
+	var b binaryLine
+	if err := json.Unmarshal(line, &b); err != nil {
+		return nil, fmt.Errorf("parsing policy %s: binary %s: %w", file, self, err)
+	}
+	return p, p.setBinary(self, b.Binary, file)
 }
 
-// parsePolicyHead decodes everything but the binaries' rules, which it
-// returns undecoded.
-func parsePolicyHead(data []byte, file string) (*Policy, map[string]json.RawMessage, error) {
+// findBinaryLine returns the line of lines that starts with binary's
+// path. A JSON string holds no raw newline, so a line cannot start inside
+// another.
+func findBinaryLine(lines []byte, binary string) ([]byte, bool, error) {
+	name, err := json.Marshal(binary)
+	if err != nil {
+		return nil, false, err
+	}
+	prefix := append(append([]byte(`{"binary":`), name...), ',')
+	for len(lines) > 0 {
+		var line []byte
+		line, lines, _ = bytes.Cut(lines, []byte("\n"))
+		if bytes.HasPrefix(line, prefix) {
+			return line, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// parsePolicyHead decodes the policy's first object. It returns the
+// binaries of a policy written in one object, undecoded, and the lines
+// after the first object.
+func parsePolicyHead(data []byte, file string) (p *Policy, binaries map[string]json.RawMessage, rest []byte, err error) {
 	var head struct {
 		Policy
 		Binaries map[string]json.RawMessage `json:"binaries,omitempty"`
 	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, nil, fmt.Errorf("parsing policy %s: %w", file, err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&head); err != nil {
+		return nil, nil, nil, fmt.Errorf("parsing policy %s: %w", file, err)
 	}
-	p := &head.Policy
+	rest = data[dec.InputOffset():]
+	p = &head.Policy
 	if p.ABI < 1 {
-		return nil, nil, fmt.Errorf("policy %s: no Landlock ABI", file)
+		return nil, nil, nil, fmt.Errorf("policy %s: no Landlock ABI", file)
 	}
 	if len(p.Container) > MaxRulesets {
-		return nil, nil, fmt.Errorf("policy %s: %d container rulesets, at most %d", file, len(p.Container), MaxRulesets)
+		return nil, nil, nil, fmt.Errorf("policy %s: %d container rulesets, at most %d", file, len(p.Container), MaxRulesets)
 	}
-	return p, head.Binaries, nil
+	if head.Binaries != nil && len(bytes.TrimSpace(rest)) > 0 {
+		return nil, nil, nil, fmt.Errorf("policy %s: binaries both in the first line and after it", file)
+	}
+	return p, head.Binaries, rest, nil
 }
 
-func (p *Policy) decodeBinary(binaries map[string]json.RawMessage, name, file string) error {
+func (p *Policy) addBinary(name string, raw json.RawMessage, file string) error {
 	var b Binary
-	if err := json.Unmarshal(binaries[name], &b); err != nil {
+	if err := json.Unmarshal(raw, &b); err != nil {
 		return fmt.Errorf("parsing policy %s: binary %s: %w", file, name, err)
 	}
+	return p.setBinary(name, b, file)
+}
+
+// setBinary adds a listed binary to p, if it has rulesets.
+func (p *Policy) setBinary(name string, b Binary, file string) error {
 	// A binary without a ruleset would run unconfined.
 	if len(b.Rules) == 0 || len(b.Rules) > MaxRulesets {
 		return fmt.Errorf("policy %s: binary %s has %d rulesets, want 1 to %d", file, name, len(b.Rules), MaxRulesets)

@@ -164,6 +164,13 @@ func TestReadPolicy(t *testing.T) {
 		},
 		Seccomp: []string{"seccomp0.bpf", "seccomp1.bpf"},
 	}
+	fullLines, err := MarshalPolicy(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One object, as podlock wrote policies before a line per binary:
+	// the runtime reads them for exec sessions into containers created
+	// then.
 	fullJSON, err := json.Marshal(full)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +182,18 @@ func TestReadPolicy(t *testing.T) {
 		wantErr  string
 		notExist bool
 	}{
-		{name: "round trip", content: string(fullJSON), want: full},
+		{name: "round trip", content: string(fullLines), want: full},
+		{name: "one object", content: string(fullJSON), want: full},
+		{
+			name:    "lines written by hand",
+			content: "{\"abi\": 3}\n\n{\"binary\": \"/bin/sh\", \"exec\": \"/bin/busybox\", \"rules\": [{}]}\n",
+			want:    &Policy{ABI: 3, Binaries: map[string]Binary{"/bin/sh": {Exec: "/bin/busybox", Rules: Rulesets{{}}}}},
+		},
+		{name: "binary listed twice", content: "{\"abi\": 3}\n{\"binary\": \"/bin/sh\", \"rules\": [{}]}\n{\"binary\": \"/bin/sh\", \"rules\": [{}]}\n", wantErr: `binary "/bin/sh" listed twice`},
+		{name: "binary line without a path", content: "{\"abi\": 3}\n{\"exec\": \"/bin/sh\", \"rules\": [{}]}\n", wantErr: "without a path"},
+		{name: "binary line without rules", content: "{\"abi\": 3}\n{\"binary\": \"/bin/sh\", \"exec\": \"/bin/sh\"}\n", wantErr: "binary /bin/sh has 0 rulesets"},
+		{name: "malformed binary line", content: "{\"abi\": 3}\n{\"binary\": \"/bin/sh\",\n", wantErr: "parsing policy"},
+		{name: "binaries in both forms", content: "{\"abi\": 3, \"binaries\": {}}\n{\"binary\": \"/bin/sh\", \"rules\": [{}]}\n", wantErr: "binaries both in the first"},
 		{
 			name:    "written by hand",
 			content: `{"abi": 4, "container": [{"rules": [{"access": "readOnly", "paths": ["/"]}, {"access": "0x1", "paths": ["/bin"]}]}]}`,
@@ -262,22 +280,34 @@ func TestParsePolicyFor(t *testing.T) {
 		// Its own entry is checked as parsePolicy checks every one.
 		{self: "/bin/cat", wantErr: "binary /bin/cat has 0 rulesets"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.self, func(t *testing.T) {
-			got, err := parsePolicyFor([]byte(policy), PolicyPath, tt.self)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parsePolicyFor() = %+v, %v; want an error containing %q", got, err, tt.wantErr)
+	// The same policy as MarshalPolicy writes it, a line per binary,
+	// with a binary whose path another one's starts with.
+	lines := `{"abi": 3, "container": [{"rules": [{"access": "readOnly", "paths": ["/"]}]}]}
+{"binary":"/bin/sh.real","exec":"/bin/busybox"}
+{"binary":"/bin/sh","exec":"/bin/busybox","rules":[{"rules":[{"access":"readOnly","paths":["/etc"]}]}]}
+{"binary":"/bin/cat","exec":"/bin/busybox"}
+`
+	for format, policy := range map[string]string{"one object": policy, "lines": lines} {
+		for _, tt := range tests {
+			t.Run(format+tt.self, func(t *testing.T) {
+				got, err := parsePolicyFor([]byte(policy), PolicyPath, tt.self)
+				if tt.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Fatalf("parsePolicyFor() = %+v, %v; want an error containing %q", got, err, tt.wantErr)
+					}
+					return
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("parsePolicyFor() = %+v, want %+v", got, tt.want)
-			}
-		})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("parsePolicyFor() = %+v, want %+v", got, tt.want)
+				}
+			})
+		}
+	}
+	if _, err := parsePolicyFor([]byte("{\"abi\": 3}\n{\"binary\":\"/bin/sh\",\"rules\": 1}\n"), PolicyPath, HelperPath); err != nil {
+		t.Errorf("a line of another binary of the wrong type: %v, want it left undecoded", err)
 	}
 	if _, err := parsePolicyFor([]byte(`{"abi": 3, "binaries": {"/bin/sh": 1}}`), PolicyPath, HelperPath); err != nil {
 		t.Errorf("an entry of another binary of the wrong type: %v, want it left undecoded", err)
@@ -333,7 +363,7 @@ func BenchmarkParsePolicy(b *testing.B) {
 		}
 		p.Binaries[fmt.Sprintf("/bin/applet%d", i)] = Binary{Exec: "/bin/busybox", Rules: Rulesets{{Rules: []Rule{{Access: ReadOnly, Paths: paths}}}}}
 	}
-	data, err := json.Marshal(p)
+	data, err := MarshalPolicy(p)
 	if err != nil {
 		b.Fatal(err)
 	}

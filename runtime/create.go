@@ -241,7 +241,7 @@ func (r *Runtime) install(b *bundle.Bundle, c *confinement) error {
 		return fmt.Errorf("creating podlock state in the bundle: %w", err)
 	}
 	files := map[string][]byte{filepath.Base(landlock.HelperPath): nil}
-	if files[filepath.Base(landlock.PolicyPath)], err = jsonBytes(c.Policy); err != nil {
+	if files[filepath.Base(landlock.PolicyPath)], err = landlock.MarshalPolicy(&c.Policy); err != nil {
 		return err
 	}
 	if size := len(files[filepath.Base(landlock.PolicyPath)]); size > landlock.MaxPolicySize {
