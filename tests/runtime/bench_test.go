@@ -169,16 +169,22 @@ func BenchmarkLifecycle(b *testing.B) {
 
 // BenchmarkExec runs `exec <id> true` into a running container: plain
 // runc into an unconfined one, podlock-runtime into one without a
-// profile, and into one confined as a whole, whose process starts through
-// the helper.
+// profile, and into ones confined as a whole, whose process starts through
+// the helper: by a small profile and by testenv.LargeProfile (1,000 paths
+// container-wide, and 200 listed binaries in its policy), which shows how
+// the helper's start grows with the profile.
 func BenchmarkExec(b *testing.B) {
 	e := newEnv(b)
 	e.profile("wide", wideProfile)
 	runc := testenv.NewRuntime(b, "runc")
-	start := func(rt *testenv.Runtime, id string, annotate bool) {
+	start := func(rt *testenv.Runtime, id, profile string) {
 		bundle := testenv.NewBundle(b, "sleep", "3600")
-		if annotate {
-			bundle.Annotate("default", "app", "wide")
+		switch profile {
+		case "large":
+			e.profileJSON("large", testenv.LargeProfile(b, "large", filepath.Join(bundle.Dir, "rootfs"), 200, 50, 1000))
+			fallthrough
+		case "wide":
+			bundle.Annotate("default", "app", profile)
 		}
 		bundle.Write(b)
 		if res := rt.Command("run", "--detach", "--bundle", bundle.Dir, id); res.Err != nil {
@@ -186,13 +192,19 @@ func BenchmarkExec(b *testing.B) {
 		}
 		b.Cleanup(func() { rt.Command("delete", "--force", id) })
 	}
-	start(runc, "plain", false)
-	start(e.rt, "unconfined", false)
-	start(e.rt, "wide", true)
+	start(runc, "plain", "")
+	start(e.rt, "unconfined", "")
+	start(e.rt, "wide", "wide")
+	start(e.rt, "large", "large")
 	variants := []struct {
 		name, id string
 		rt       *testenv.Runtime
-	}{{"runc", "plain", runc}, {"podlock-unconfined", "unconfined", e.rt}, {"podlock-container-wide", "wide", e.rt}}
+	}{
+		{"runc", "plain", runc},
+		{"podlock-unconfined", "unconfined", e.rt},
+		{"podlock-container-wide", "wide", e.rt},
+		{"podlock-large", "large", e.rt},
+	}
 	names := make([]string, len(variants))
 	for v := range variants {
 		names[v] = variants[v].name
