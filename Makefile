@@ -3,6 +3,8 @@
 #   make build   the binaries, into bin/
 #   make test    every test, as root, installing what the tests need
 #   make bench   runtime/PERFORMANCE.md's figures, as ratios to plain runc
+#   make bench-processes  how long each program of a container's start runs
+#                (perf's scheduler tracepoints; needs linux-perf)
 #   make demo    the quickstart, on real runc
 #   make generate  deepcopy code and CRD manifests from the Go types
 #   make tools   build the test components (etcd, kube-apiserver,
@@ -45,7 +47,7 @@ CONTROLLER_GEN         := $(TOOLS_BIN)/controller-gen
 
 export GOFLAGS
 
-.PHONY: all build image plugin-archive test e2e fuzz bench demo deps tools controller-gen generate clean FORCE
+.PHONY: all build image plugin-archive test e2e fuzz bench bench-processes demo deps tools controller-gen generate clean FORCE
 
 all: build
 
@@ -163,6 +165,20 @@ bench: deps build tools
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'ProfileFetch|CreateWithAPISource' -benchtime 200x ./tests/runtime/
 	$(GO) test -run '^$$' -bench Load -benchtime 1x ./profiles/webhook/
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench PodStartup -benchtime 4x -timeout 20m ./tests/e2e/
+
+# How long each program runs before it executes the next or exits
+# (podlock-runtime -> podlock-runtime-confine -> runc, the hook, the
+# helper), over the lifecycle and exec benchmarks: perf's scheduler
+# tracepoints, summarized by tests/cmd/proctimes. What a wall-clock
+# ratio cannot tell: which process a millisecond belongs to.
+bench-processes: deps build tools
+	@command -v perf >/dev/null || { echo "bench-processes needs perf: apt-get install linux-perf"; exit 1; }
+	$(GO) test -c -o $(CACHE)/runtime-bench.test ./tests/runtime/
+	cd tests/runtime && TMPDIR=$(BENCH_TMP) $(BENCH_ENV) perf record -q -o $(BENCH_TMP)/podlock-sched.data \
+		-e sched:sched_process_exec,sched:sched_process_exit -a -- \
+		$(CACHE)/runtime-bench.test -test.run '^$$' -test.bench 'Lifecycle|Exec$$' -test.benchtime 30x
+	perf script -i $(BENCH_TMP)/podlock-sched.data -F trace:comm,pid,tid,time,event,trace | $(GO) run ./tests/cmd/proctimes
+	rm -f $(BENCH_TMP)/podlock-sched.data
 
 demo: deps build
 	BIN=$(BIN) tests/demo/quickstart.sh
