@@ -26,29 +26,40 @@ func KernelABI() int {
 	return abi
 }
 
-// Restrict confines the calling process, and every process it later
-// starts, to the ruleset. It never fails open: unless bestEffort is set, a
-// kernel older than abi is an error, and so is a Landlock call that the
-// container's own seccomp filter refuses. It returns the rule paths it
-// left out because they lead through a symlink out of its directory (see
-// pathWalk): they grant nothing, and the caller should say so.
-func (r *Ruleset) Restrict(abi int, bestEffort bool) (leftOut []error, err error) {
-	return r.restrict(abi, bestEffort, wholeProcess)
+// RestrictThread confines the calling thread with each ruleset in turn,
+// each in a Landlock layer of its own; every layer holds, so none can lift
+// what another denies. It is for a program about to execute another, as
+// the helper is: it locks the calling goroutine to its thread for good,
+// so that the execve that follows, from that goroutine, starts the
+// program confined (the kernel keeps the restriction across execve), and
+// so do the processes the goroutine starts. Other threads stay as they
+// were: nothing may run on the program's behalf there. Restricting one
+// thread, rather than every thread of the Go runtime as go-landlock's
+// Restrict does with one signal and one wake-up per thread, spares the
+// helper that cost at every confined start, for threads that its execve
+// ends anyway.
+//
+// It never fails open: unless bestEffort is set, a kernel older than abi
+// is an error, and so is a Landlock call that the container's own seccomp
+// filter refuses. It stops at the first failure: the caller must then not
+// run the program. It returns the rule paths it left out because they
+// lead through a symlink out of their directory (see pathWalk): they grant
+// nothing, and the caller should say so.
+func (rs Rulesets) RestrictThread(abi int, bestEffort bool) (leftOut []error, err error) {
+	for i := range rs {
+		more, err := rs[i].restrictThread(abi, bestEffort)
+		if err != nil && len(rs) > 1 {
+			return nil, fmt.Errorf("ruleset %d of %d: %w", i+1, len(rs), err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		leftOut = append(leftOut, more...)
+	}
+	return leftOut, nil
 }
 
-// Whom a restriction confines.
-type scope int
-
-const (
-	// wholeProcess: every thread of the process, so that whatever
-	// goroutine starts a process later starts it confined.
-	wholeProcess scope = iota
-	// thisThread: the calling thread, which the calling goroutine keeps
-	// for good; the process it executes next inherits the restriction.
-	thisThread
-)
-
-func (r *Ruleset) restrict(abi int, bestEffort bool, s scope) (leftOut []error, err error) {
+func (r *Ruleset) restrictThread(abi int, bestEffort bool) (leftOut []error, err error) {
 	// Best effort enforces what an older kernel supports, but a kernel
 	// without Landlock supports nothing, and nothing is not confinement.
 	if have := KernelABI(); have < abi && !bestEffort || have == 0 {
@@ -87,26 +98,17 @@ func (r *Ruleset) restrict(abi int, bestEffort bool, s scope) (leftOut []error, 
 			rules = append(rules, golandlock.ConnectTCP(p))
 		}
 	}
-	if s == wholeProcess {
-		if err := cfg.Restrict(rules...); err != nil {
-			return nil, fmt.Errorf("applying Landlock ruleset: %w", err)
-		}
-		return leftOut, nil
-	}
-	if err := restrictThread(cfg, rules); err != nil {
+	if err := enforceOnThread(cfg, rules); err != nil {
 		return nil, fmt.Errorf("applying Landlock ruleset: %w", err)
 	}
 	return leftOut, nil
 }
 
-// restrictThread builds the ruleset as go-landlock's Restrict does (its
+// enforceOnThread builds the ruleset as go-landlock's Restrict does (its
 // checks and best-effort downgrade included) and enforces it on the
-// calling thread only, as go-landlock documents for a program that
-// executes another right after. go-landlock's Restrict makes every thread
-// of the Go runtime take no_new_privs and the ruleset, one signal and
-// one wake-up per thread: a cost the helper pays at every confined start
-// for threads that its execve ends anyway.
-func restrictThread(cfg golandlock.Config, rules []golandlock.Rule) error {
+// calling thread, as go-landlock documents for a program that executes
+// another right after.
+func enforceOnThread(cfg golandlock.Config, rules []golandlock.Rule) error {
 	fd, flags, err := cfg.NewRulesetFD(rules...)
 	if err != nil {
 		return err
@@ -126,37 +128,6 @@ func restrictThread(cfg golandlock.Config, rules []golandlock.Rule) error {
 		return fmt.Errorf("landlock_restrict_self: %w", err)
 	}
 	return nil
-}
-
-// Restrict confines the calling process with each ruleset in turn, each
-// in a Landlock layer of its own, as Ruleset.Restrict does; every layer
-// holds, so none can lift what another denies. It stops at the first
-// failure: the caller must then not run the program.
-func (rs Rulesets) Restrict(abi int, bestEffort bool) (leftOut []error, err error) {
-	return rs.restrict(abi, bestEffort, wholeProcess)
-}
-
-// RestrictThread is Restrict for a program about to execute another: it
-// confines the calling thread only, and locks the calling goroutine to
-// it for good, so that the execve that follows, from that goroutine,
-// starts the program confined. Other threads stay as they were: nothing
-// may run on the program's behalf there.
-func (rs Rulesets) RestrictThread(abi int, bestEffort bool) (leftOut []error, err error) {
-	return rs.restrict(abi, bestEffort, thisThread)
-}
-
-func (rs Rulesets) restrict(abi int, bestEffort bool, s scope) (leftOut []error, err error) {
-	for i := range rs {
-		more, err := rs[i].restrict(abi, bestEffort, s)
-		if err != nil && len(rs) > 1 {
-			return nil, fmt.Errorf("ruleset %d of %d: %w", i+1, len(rs), err)
-		}
-		if err != nil {
-			return nil, err
-		}
-		leftOut = append(leftOut, more...)
-	}
-	return leftOut, nil
 }
 
 // pathRules opens every rule path and grants its access on exactly the

@@ -80,12 +80,12 @@ func restrict(t *testing.T, rs *Ruleset, abi int, bestEffort bool) {
 	if d := coverDir(); d != "" {
 		rs.Rules = append(rs.Rules, Rule{Access: ReadWrite, Paths: []string{d}})
 	}
-	leftOut, err := rs.Restrict(abi, bestEffort)
+	leftOut, err := Rulesets{*rs}.RestrictThread(abi, bestEffort)
 	if err != nil {
-		t.Fatalf("Restrict(%d, %v) = %v", abi, bestEffort, err)
+		t.Fatalf("RestrictThread(%d, %v) = %v", abi, bestEffort, err)
 	}
 	if len(leftOut) > 0 {
-		t.Fatalf("Restrict(%d, %v) left out %q", abi, bestEffort, leftOut)
+		t.Fatalf("RestrictThread(%d, %v) left out %q", abi, bestEffort, leftOut)
 	}
 }
 
@@ -242,44 +242,6 @@ func testRestricted(t *testing.T, dir string, abi int, bestEffort bool) {
 	}
 }
 
-// TestRestrictThread: the helper's restriction, on the calling thread
-// only, holds for what that thread executes: a program started from the
-// goroutine, which stays on the thread, runs confined, each layer in
-// turn.
-func TestRestrictThread(t *testing.T) {
-	inSubprocess(t, prepareTree(t), func(t *testing.T, dir string) {
-		p := func(rel string) string { return filepath.Join(dir, rel) }
-		rs := Rulesets{
-			{Rules: []Rule{{Access: ReadExec, Paths: []string{p("exec"), p("ro")}}}},
-			{Rules: []Rule{{Access: ReadExec, Paths: []string{p("exec"), p("other.txt")}}}},
-		}
-		if d := coverDir(); d != "" {
-			for i := range rs {
-				rs[i].Rules = append(rs[i].Rules, Rule{Access: ReadWrite, Paths: []string{d}})
-			}
-		}
-		if leftOut, err := rs.RestrictThread(MinABI, false); err != nil || len(leftOut) > 0 {
-			t.Fatalf("RestrictThread: %v, left out %q", err, leftOut)
-		}
-		for _, c := range []struct {
-			args   []string
-			denied bool
-		}{
-			{[]string{p("exec/busybox"), "true"}, false},
-			{[]string{p("noexec/busybox"), "true"}, true},
-			{[]string{p("exec/busybox"), "cat", p("ro/allowed.txt")}, true},
-			{[]string{p("exec/busybox"), "cat", p("other.txt")}, true},
-			{[]string{p("exec/busybox"), "cat", "/etc/passwd"}, true},
-		} {
-			out, err := run(c.args[0], c.args[1:]...)
-			denied := err != nil && (isEACCES(err) || strings.Contains(string(out), "Permission denied"))
-			if denied != c.denied || !denied && err != nil {
-				t.Errorf("%q: %v: %s, want denied %v", c.args, err, out, c.denied)
-			}
-		}
-	})
-}
-
 // TestRestrictFileRules: a file given a directory access level is masked
 // to the rights the kernel accepts on files, rather than failing.
 func TestRestrictFileRules(t *testing.T) {
@@ -328,7 +290,7 @@ func TestRestrictSymlinks(t *testing.T) {
 		if d := coverDir(); d != "" {
 			rs.Rules = append(rs.Rules, Rule{Access: ReadWrite, Paths: []string{d}})
 		}
-		leftOut, err := rs.Restrict(MinABI, false)
+		leftOut, err := Rulesets{*rs}.RestrictThread(MinABI, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +337,7 @@ func TestRestrictStacked(t *testing.T) {
 				rs[i].Rules = append(rs[i].Rules, Rule{Access: ReadWrite, Paths: []string{d}})
 			}
 		}
-		if _, err := rs.Restrict(MinABI, false); err != nil {
+		if _, err := rs.RestrictThread(MinABI, false); err != nil {
 			t.Fatal(err)
 		}
 		if data, err := os.ReadFile(p("both/f")); err != nil || string(data) != "both/f" {
@@ -405,8 +367,8 @@ func readErr(file string) error {
 func TestRestrictStackedStops(t *testing.T) {
 	inSubprocess(t, func(string) {}, func(t *testing.T, dir string) {
 		rs := Rulesets{{Rules: []Rule{{Access: ReadWrite, Paths: []string{"/"}}}}, {Scoped: []Scope{"pipes"}}}
-		if _, err := rs.Restrict(6, true); err == nil || !strings.Contains(err.Error(), `ruleset 2 of 2: unknown Landlock scope "pipes"`) {
-			t.Fatalf("Restrict() = %v, want an error about the second ruleset", err)
+		if _, err := rs.RestrictThread(6, true); err == nil || !strings.Contains(err.Error(), `ruleset 2 of 2: unknown Landlock scope "pipes"`) {
+			t.Fatalf("RestrictThread() = %v, want an error about the second ruleset", err)
 		}
 	})
 }
@@ -428,10 +390,10 @@ func TestRestrictErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs := &Ruleset{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}
-			_, err := rs.Restrict(tt.abi, tt.bestEffort)
+			rs := Rulesets{{Rules: []Rule{{Access: ReadOnly, Paths: []string{"/"}}}}}
+			_, err := rs.RestrictThread(tt.abi, tt.bestEffort)
 			if !errors.Is(err, ErrUnsupported) {
-				t.Fatalf("Restrict(%d, %v) = %v, want ErrUnsupported", tt.abi, tt.bestEffort, err)
+				t.Fatalf("RestrictThread(%d, %v) = %v, want ErrUnsupported", tt.abi, tt.bestEffort, err)
 			}
 		})
 	}
