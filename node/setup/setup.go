@@ -47,7 +47,12 @@ func (s Setup) Run() error {
 	if err := os.MkdirAll(s.host(s.BinDir), 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"podlock-runtime", "podlock-runtime-confine", "podlock-helper", "podlock-interpose"} {
+	// In the order of their use by a running podlock: what a binary
+	// writes for another (podlock-runtime-confine the helper's policy
+	// and the hook's plan) is only ever read by that binary's release
+	// or a later one, which reads what earlier releases wrote, also
+	// while the node is being upgraded under running containers.
+	for _, name := range []string{"podlock-helper", "podlock-interpose", "podlock-runtime-confine", "podlock-runtime"} {
 		if err := installBinary(filepath.Join(s.SourceDir, name), s.host(filepath.Join(s.BinDir, name))); err != nil {
 			return fmt.Errorf("installing %s: %w", name, err)
 		}
