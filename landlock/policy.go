@@ -1,6 +1,7 @@
 // Package landlock holds the policy that podlock's helper enforces inside a
 // container, and the code that enforces it. It is linked into the static
-// helper, so it imports nothing but go-landlock and x/sys.
+// helper, so it imports nothing but go-landlock, x/sys and podlock's
+// sysread.
 //
 // The policy is computed on the host by package landlock/compile, written
 // into the bundle, and bind-mounted read-only at Dir: the helper never takes

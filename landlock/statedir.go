@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kubewarden/podlock/internal/sysread"
 )
 
 // MaxPolicySize bounds policy.json: the runtime refuses to write a bigger
@@ -85,9 +86,6 @@ func (d *StateDir) ReadFile(name string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", file, err)
 	}
-	// The descriptor is read directly: an os.File of a non-blocking
-	// descriptor would set up Go's network poller, three system calls
-	// at every start of the helper, for a regular file.
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -96,30 +94,16 @@ func (d *StateDir) ReadFile(name string, max int64) ([]byte, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("%s is not a regular file: %w", file, ErrNotPodlockDir)
 	}
-	if st.Size > max {
+	// read(2) alone: the helper runs at every confined start (see
+	// package sysread).
+	data, err := sysread.All(fd, max)
+	if errors.Is(err, sysread.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d bytes: %w", file, max, ErrNotPodlockDir)
 	}
-	// One byte more than the file holds, to see its end in one read.
-	data := make([]byte, 0, st.Size+1)
-	for {
-		if len(data) > int(max) {
-			return nil, fmt.Errorf("%s is larger than %d bytes: %w", file, max, ErrNotPodlockDir)
-		}
-		if len(data) == cap(data) {
-			data = slices.Grow(data, 4096)
-		}
-		n, err := unix.Read(fd, data[len(data):cap(data)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", file, err)
-		}
-		if n == 0 {
-			return data, nil
-		}
-		data = data[:len(data)+n]
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}
+	return data, nil
 }
 
 // ReadPolicy reads the policy of the directory for the helper started as

@@ -8,8 +8,8 @@ import (
 )
 
 // The helper runs inside every confined container, of any image: static,
-// without cgo, and linking nothing but podlock's landlock and seccomp
-// packages, go-landlock and x/sys beside the standard library.
+// without cgo, and linking nothing but podlock's landlock, seccomp and
+// sysread packages, go-landlock and x/sys beside the standard library.
 func TestDependencies(t *testing.T) {
 	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}} {{len .CgoFiles}}", ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -20,6 +20,7 @@ func TestDependencies(t *testing.T) {
 	allowed := []string{
 		"github.com/kubewarden/podlock/cmd/podlock-helper",
 		"github.com/kubewarden/podlock/landlock",
+		"github.com/kubewarden/podlock/internal/sysread",
 		"github.com/kubewarden/podlock/seccomp",
 		"github.com/landlock-lsm/go-landlock/",
 		"golang.org/x/sys/",

@@ -35,7 +35,7 @@ func asksConfinement(args runcargs.Args) bool {
 	if !ok || dir == "" {
 		dir = "."
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	data, err := readFile(filepath.Join(dir, "config.json"))
 	if os.IsNotExist(err) {
 		return false // the runtime's own error
 	}

@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
-	"github.com/kubewarden/podlock/runtime/realruntime"
 )
 
 // The configuration podlock-runtime-confine reads (runtime.Config), of
@@ -36,7 +34,7 @@ func loadConfig() (*config, error) {
 		file = defaultConfigFile
 	}
 	var c config
-	data, err := os.ReadFile(file)
+	data, err := readFile(file)
 	switch {
 	case err == nil:
 		values, err := parseFlat(string(data))
@@ -167,12 +165,4 @@ func isPlainKey(k string) bool {
 		}
 	}
 	return true
-}
-
-// realRuntime resolves the real runtime as podlock-runtime-confine does
-// (the index is keyed by its path): the configured one, or else the first
-// runc in PATH that is neither podlock binary.
-func (c *config) realRuntime(confine string) (string, error) {
-	self, _ := os.Executable()
-	return realruntime.Find(c.runtime, self, confine)
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/kubewarden/podlock/runtime/execwrap"
 	"github.com/kubewarden/podlock/runtime/index/lookup"
+	"github.com/kubewarden/podlock/runtime/realruntime"
 	"github.com/kubewarden/podlock/runtime/runcargs"
 )
 
@@ -52,10 +53,12 @@ var PodlockCommands = []string{"check", "record-agent", "podlock"}
 // podlock-runtime-confine.
 func Main(argv []string) int {
 	args := runcargs.Parse(argv)
-	confine, err := confinePath()
+	self, err := os.Executable()
 	if err != nil {
-		return fail(args, err)
+		return fail(args, fmt.Errorf("locating %s: %w", Name, err))
 	}
+	// podlock-runtime-confine is installed next to the front.
+	confine := filepath.Join(filepath.Dir(self), ConfineName)
 	if !passThrough(args) {
 		return fail(args, execv(confine, argv))
 	}
@@ -63,7 +66,10 @@ func Main(argv []string) int {
 	if err != nil {
 		return fail(args, execv(confine, argv))
 	}
-	real, err := cfg.realRuntime(confine)
+	// As podlock-runtime-confine resolves it (the index is keyed by
+	// its path): the configured runtime, or else the first runc in PATH
+	// that is neither podlock binary.
+	real, err := realruntime.Find(cfg.runtime, self, confine)
 	if err != nil {
 		return fail(args, execv(confine, argv))
 	}
@@ -198,15 +204,6 @@ func DeleteAndForget(args runcargs.Args, real, indexDir string) int {
 		return fail(args, fmt.Errorf("delete %s: %w", id, err))
 	}
 	return 0
-}
-
-// confinePath is podlock-runtime-confine next to this binary.
-func confinePath() (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("locating %s: %w", Name, err)
-	}
-	return filepath.Join(filepath.Dir(self), ConfineName), nil
 }
 
 // execv replaces this process with file, argv unchanged: argv[0] stays

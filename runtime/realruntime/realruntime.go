@@ -27,22 +27,35 @@ var (
 // Find resolves the real runtime: configured (a path, or a name looked up
 // in PATH) when set, or else the first executable runc in PATH that is
 // none of ours (podlock's own binaries, by file identity, so that a
-// symlink or hard link named runc is skipped too).
+// symlink or hard link named runc is skipped too). It runs for every runc
+// command: each file is inspected once.
 func Find(configured string, ours ...string) (string, error) {
-	isOurs := func(p string) bool {
-		for _, o := range ours {
-			if sameFile(p, o) {
+	var oursInfo []os.FileInfo
+	isOurs := func(fi os.FileInfo) bool {
+		if oursInfo == nil {
+			oursInfo = make([]os.FileInfo, 0, len(ours))
+			for _, o := range ours {
+				if o == "" {
+					continue
+				}
+				if st, err := os.Stat(o); err == nil {
+					oursInfo = append(oursInfo, st)
+				}
+			}
+		}
+		for _, o := range oursInfo {
+			if os.SameFile(fi, o) {
 				return true
 			}
 		}
 		return false
 	}
 	if configured != "" {
-		p, err := lookPath(configured)
+		p, fi, err := lookPath(configured)
 		if err != nil {
 			return "", err
 		}
-		if isOurs(p) {
+		if isOurs(fi) {
 			return p, ErrOurs
 		}
 		return p, nil
@@ -55,7 +68,8 @@ func Find(configured string, ours ...string) (string, error) {
 		if dir == "" {
 			continue
 		}
-		if p := filepath.Join(dir, "runc"); executable(p) && !isOurs(p) {
+		p := filepath.Join(dir, "runc")
+		if fi, ok := executable(p); ok && !isOurs(fi) {
 			return p, nil
 		}
 	}
@@ -65,37 +79,26 @@ func Find(configured string, ours ...string) (string, error) {
 // lookPath finds an executable as os/exec's LookPath does (a name with a
 // slash is taken as a path; an empty PATH entry is skipped rather than
 // taken as the working directory), without linking os/exec.
-func lookPath(name string) (string, error) {
+func lookPath(name string) (string, os.FileInfo, error) {
 	if strings.Contains(name, "/") {
-		if executable(name) {
-			return name, nil
+		if fi, ok := executable(name); ok {
+			return name, fi, nil
 		}
-		return "", fmt.Errorf("%s is not an executable file", name)
+		return "", nil, fmt.Errorf("%s is not an executable file", name)
 	}
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
 		if dir == "" {
 			continue
 		}
-		if p := filepath.Join(dir, name); executable(p) {
-			return p, nil
+		p := filepath.Join(dir, name)
+		if fi, ok := executable(p); ok {
+			return p, fi, nil
 		}
 	}
-	return "", fmt.Errorf("%s not found in PATH", name)
+	return "", nil, fmt.Errorf("%s not found in PATH", name)
 }
 
-func executable(p string) bool {
+func executable(p string) (os.FileInfo, bool) {
 	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-func sameFile(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	fb, err := os.Stat(b)
-	return err == nil && os.SameFile(fa, fb)
+	return fi, err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }

@@ -10,11 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/kubewarden/podlock/internal/sysread"
 )
 
 // Suffix ends every entry file: the temporary files of an atomic write
@@ -183,8 +184,7 @@ func ReadEntryFileStat(file string) ([]byte, *syscall.Stat_t, error) {
 	if err != nil {
 		return nil, nil, &os.PathError{Op: "open", Path: file, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), file)
-	defer f.Close()
+	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		return nil, nil, &os.PathError{Op: "stat", Path: file, Err: err}
@@ -192,12 +192,14 @@ func ReadEntryFileStat(file string) ([]byte, *syscall.Stat_t, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, nil, fmt.Errorf("%s: not a regular file", file)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(data) > MaxEntrySize {
+	// Read with read(2) alone: the front reads an entry at every exec
+	// and delete (see package sysread).
+	data, err := sysread.All(fd, MaxEntrySize)
+	if errors.Is(err, sysread.ErrTooLarge) {
 		return nil, nil, fmt.Errorf("%s: larger than %d bytes", file, MaxEntrySize)
+	}
+	if err != nil {
+		return nil, nil, &os.PathError{Op: "read", Path: file, Err: err}
 	}
 	return data, &st, nil
 }

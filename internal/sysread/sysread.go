@@ -1,0 +1,49 @@
+// Package sysread reads a whole file from a descriptor with read(2)
+// alone. Wrapping the descriptor in an os.File first, as os.ReadFile and
+// io.ReadAll do, sets up Go's network poller on the first file opened (an
+// epoll instance, an eventfd, fcntl calls): about 0.1 ms at the start of
+// a short-lived program, which podlock-runtime's front and the helper
+// pay at every run.
+package sysread
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// ErrTooLarge is a file longer than the bound given to All.
+var ErrTooLarge = errors.New("larger than allowed")
+
+// All reads fd to its end: at most max bytes when max > 0, or
+// ErrTooLarge. The buffer is sized from the file's size, one byte more, so
+// that a regular file takes one read and one to see its end; a file that
+// grows while it is read, or reports no size (/proc), is read on.
+func All(fd int, max int64) ([]byte, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if max > 0 && st.Size > max {
+		return nil, fmt.Errorf("%d bytes: %w (%d)", st.Size, ErrTooLarge, max)
+	}
+	data := make([]byte, 0, st.Size+1)
+	for {
+		if max > 0 && int64(len(data)) > max {
+			return nil, fmt.Errorf("more than %d bytes: %w", max, ErrTooLarge)
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := syscall.Read(fd, data[len(data):cap(data)])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return nil, err
+		case n == 0:
+			return data, nil
+		}
+		data = data[:len(data)+n]
+	}
+}

@@ -1,0 +1,50 @@
+package sysread
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func TestAll(t *testing.T) {
+	dir := t.TempDir()
+	read := func(file string, max int64) ([]byte, error) {
+		fd, err := syscall.Open(file, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Close(fd)
+		return All(fd, max)
+	}
+	for _, size := range []int{0, 1, 511, 4096, 100000} {
+		want := bytes.Repeat([]byte("x"), size)
+		file := filepath.Join(dir, "f")
+		if err := os.WriteFile(file, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := read(file, 0); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: read %d, %v", size, len(got), err)
+		}
+		if got, err := read(file, int64(size)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%d bytes of at most %d: read %d, %v", size, size, len(got), err)
+		}
+		if size > 1 { // a bound of 0 is none
+			if _, err := read(file, int64(size-1)); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("%d bytes of at most %d: %v, want ErrTooLarge", size, size-1, err)
+			}
+		}
+	}
+	// /proc files report no size and are read on.
+	if got, err := read("/proc/self/status", 0); err != nil || !bytes.Contains(got, []byte("Name:")) {
+		t.Errorf("/proc/self/status: %q, %v", got, err)
+	}
+	if _, err := read("/proc/self/status", 10); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("/proc/self/status of at most 10 bytes: %v, want ErrTooLarge", err)
+	}
+	if _, err := read(dir, 0); !errors.Is(err, syscall.EISDIR) {
+		t.Errorf("a directory: %v, want EISDIR", err)
+	}
+}
