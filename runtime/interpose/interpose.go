@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kubewarden/podlock/internal/sysread"
 )
 
 // Plan is the hook's input, written by the runtime next to the policy.
@@ -40,11 +42,18 @@ type Original struct {
 	At   string `json:"at"`
 }
 
-// Read loads a plan written by Write.
+// Read loads a plan written by Write. The hook runs at every start of a
+// container with listed binaries: it reads the plan with read(2) alone
+// (see package sysread).
 func Read(file string) (*Plan, error) {
-	data, err := os.ReadFile(file)
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("reading interposition plan: %w", err)
+		return nil, fmt.Errorf("reading interposition plan: %w", &os.PathError{Op: "open", Path: file, Err: err})
+	}
+	defer unix.Close(fd)
+	data, err := sysread.All(fd, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading interposition plan %s: %w", file, err)
 	}
 	var p Plan
 	if err := json.Unmarshal(data, &p); err != nil {
