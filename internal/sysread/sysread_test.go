@@ -3,8 +3,10 @@ package sysread
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 )
@@ -46,5 +48,28 @@ func TestAll(t *testing.T) {
 	}
 	if _, err := read(dir, 0); !errors.Is(err, syscall.EISDIR) {
 		t.Errorf("a directory: %v, want EISDIR", err)
+	}
+}
+
+func TestDirNames(t *testing.T) {
+	dir := t.TempDir()
+	var want []string
+	// More names than one 8 KiB getdents64 buffer holds.
+	for i := range 300 {
+		name := fmt.Sprintf("entry-%03d-with-a-longer-name.json", i)
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name)
+	}
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	got, err := DirNames(fd)
+	slices.Sort(got)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("DirNames: %d names, %v; want %d", len(got), err, len(want))
 	}
 }

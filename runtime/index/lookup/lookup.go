@@ -161,13 +161,21 @@ func Find(dir, id, key string) (Found, error) {
 	return Found{}, nil
 }
 
+// readDirNames lists the index: at every exec and delete of a container
+// of the class that has no entry under its key (a pod's sandbox, a
+// container without a profile), so with getdents64(2) alone (see package
+// sysread).
 func readDirNames(dir string) ([]string, error) {
-	d, err := os.Open(dir)
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	defer d.Close()
-	return d.Readdirnames(-1)
+	defer syscall.Close(fd)
+	names, err := sysread.DirNames(fd)
+	if err != nil {
+		return nil, &os.PathError{Op: "readdirent", Path: dir, Err: err}
+	}
+	return names, nil
 }
 
 // ReadEntryFile reads one entry file without following a symlink, blocking
