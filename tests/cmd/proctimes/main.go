@@ -28,9 +28,9 @@ import (
 )
 
 func main() {
-	min := flag.Int("min", 3, "leave out transitions seen fewer `times`")
+	least := flag.Int("min", 3, "leave out transitions seen fewer `times`")
 	flag.Parse()
-	rows, err := summarize(os.Stdin, *min)
+	rows, err := summarize(os.Stdin, *least)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "proctimes: %v\n", err)
 		os.Exit(1)
@@ -57,7 +57,7 @@ type step struct {
 	at      float64 // milliseconds
 }
 
-func summarize(r io.Reader, min int) ([]row, error) {
+func summarize(r io.Reader, least int) ([]row, error) {
 	steps := map[int][]step{}
 	exits := map[int]float64{}
 	sc := bufio.NewScanner(r)
@@ -103,7 +103,7 @@ func summarize(r io.Reader, min int) ([]row, error) {
 	}
 	var rows []row
 	for t, d := range durations {
-		if len(d) < min {
+		if len(d) < least {
 			continue
 		}
 		slices.Sort(d)
