@@ -41,7 +41,7 @@ func report(b *testing.B, title string, vs []variantSamples) {
 		if v.name != vs[0].name {
 			b.ReportMetric(r, v.name+"-x")
 		}
-		fmt.Fprintf(&table, "  %-28s %8.2f ms  %5.2fx [%.2f-%.2f]\n", v.name, ms(m), r, lo, hi)
+		fmt.Fprintf(&table, "  %-32s %8.2f ms  %5.2fx [%.2f-%.2f]\n", v.name, ms(m), r, lo, hi)
 	}
 	show(b, table.String())
 }
@@ -172,7 +172,8 @@ func BenchmarkLifecycle(b *testing.B) {
 // profile, and into ones confined as a whole, whose process starts through
 // the helper: by a small profile and by testenv.LargeProfile (1,000 paths
 // container-wide, and 200 listed binaries in its policy), which shows how
-// the helper's start grows with the profile.
+// the helper's start grows with the profile; and the exec as containerd
+// issues it, with a --process file, which podlock-runtime rewrites.
 func BenchmarkExec(b *testing.B) {
 	e := newEnv(b)
 	e.profile("wide", wideProfile)
@@ -196,20 +197,35 @@ func BenchmarkExec(b *testing.B) {
 	start(e.rt, "unconfined", "")
 	start(e.rt, "wide", "wide")
 	start(e.rt, "large", "large")
+	// containerd passes an exec's process as a --process file, which
+	// podlock-runtime rewrites in place: each such exec gets a new one.
+	processFile := filepath.Join(b.TempDir(), "process.json")
+	const process = `{"args":["true"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}`
 	variants := []struct {
 		name, id string
 		rt       *testenv.Runtime
+		file     bool
 	}{
-		{"runc", "plain", runc},
-		{"podlock-unconfined", "unconfined", e.rt},
-		{"podlock-container-wide", "wide", e.rt},
-		{"podlock-large", "large", e.rt},
+		{"runc", "plain", runc, false},
+		{"podlock-unconfined", "unconfined", e.rt, false},
+		{"podlock-container-wide", "wide", e.rt, false},
+		{"podlock-large", "large", e.rt, false},
+		{"runc-process", "plain", runc, true},
+		{"podlock-container-wide-process", "wide", e.rt, true},
 	}
 	names := make([]string, len(variants))
 	for v := range variants {
 		names[v] = variants[v].name
 	}
-	vs := interleave(b, names, func(v int) testenv.Result { return variants[v].rt.Command("exec", variants[v].id, "true") })
+	vs := interleave(b, names, func(v int) testenv.Result {
+		if !variants[v].file {
+			return variants[v].rt.Command("exec", variants[v].id, "true")
+		}
+		if err := os.WriteFile(processFile, []byte(process), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		return variants[v].rt.Command("exec", "--process", processFile, variants[v].id)
+	})
 	report(b, "exec <id> true", vs)
 }
 
