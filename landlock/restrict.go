@@ -139,7 +139,7 @@ func (r *Ruleset) pathRules() (rules []golandlock.Rule, opened []int, leftOut []
 	defer walk.close()
 	for _, rule := range r.Rules {
 		for _, p := range rule.Paths {
-			fd, err := walk.open(p)
+			fd, mode, err := walk.open(p)
 			switch {
 			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 				// A path that does not exist grants nothing, which is
@@ -153,12 +153,8 @@ func (r *Ruleset) pathRules() (rules []golandlock.Rule, opened []int, leftOut []
 				return nil, opened, nil, fmt.Errorf("opening rule path %s: %w", p, err)
 			}
 			opened = append(opened, fd)
-			var st unix.Stat_t
-			if err := unix.Fstat(fd, &st); err != nil {
-				return nil, opened, nil, fmt.Errorf("opening rule path %s: %w", p, err)
-			}
 			access := rule.Access
-			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if mode&unix.S_IFMT != unix.S_IFDIR {
 				access &= fileAccess
 			}
 			rules = append(rules, golandlock.PathAccess(golandlock.AccessFSSet(access), "/proc/self/fd/"+strconv.Itoa(fd)))
@@ -195,45 +191,44 @@ type pathWalk struct {
 	failed map[string]error
 }
 
-func (w *pathWalk) open(p string) (int, error) {
+// open opens p and returns its descriptor and file mode.
+func (w *pathWalk) open(p string) (int, uint32, error) {
 	if w.dirs == nil {
 		root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return -1, err
+			return -1, 0, err
 		}
 		w.dirs = map[string]int{"": root}
 		w.failed = map[string]error{}
 	}
-	names := strings.Split(p, "/")
-	last := len(names) - 1
-	for last > 0 && names[last] == "" {
-		last--
+	names := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
+	if len(names) == 0 {
+		// "/" itself, of which the walk keeps its own descriptor.
+		var st unix.Stat_t
+		if err := unix.Fstat(w.dirs[""], &st); err != nil {
+			return -1, 0, err
+		}
+		fd, err := unix.FcntlInt(uintptr(w.dirs[""]), unix.F_DUPFD_CLOEXEC, 0)
+		return fd, st.Mode, err
 	}
 	dir, key := w.dirs[""], ""
-	for i, name := range names[:last+1] {
-		if name == "" {
-			continue
+	for _, name := range names[:len(names)-1] {
+		key += "/" + name
+		if err := w.failed[key]; err != nil {
+			return -1, 0, err
 		}
-		next := key + "/" + name
-		if err := w.failed[next]; err != nil {
-			return -1, err
-		}
-		if i == last {
-			return openComponent(dir, name)
-		}
-		fd, ok := w.dirs[next]
+		fd, ok := w.dirs[key]
 		if !ok {
 			var err error
-			if fd, err = openComponent(dir, name); err != nil {
-				w.failed[next] = err
-				return -1, err
+			if fd, _, err = openComponent(dir, name); err != nil {
+				w.failed[key] = err
+				return -1, 0, err
 			}
-			w.dirs[next] = fd
+			w.dirs[key] = fd
 		}
-		dir, key = fd, next
+		dir = fd
 	}
-	// "/", or only slashes.
-	return unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	return openComponent(dir, names[len(names)-1])
 }
 
 // close releases the directories the walk kept open.
@@ -243,21 +238,23 @@ func (w *pathWalk) close() {
 	}
 }
 
-func openComponent(dir int, name string) (int, error) {
+// openComponent opens name in dir, following it only if it is a symlink
+// that resolves beneath dir, and returns its descriptor and file mode.
+func openComponent(dir int, name string) (int, uint32, error) {
 	fd, err := unix.Openat2(dir, name, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if err != nil {
-		return -1, err
+		return -1, 0, err
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		if err != nil {
-			unix.Close(fd)
-			return -1, err
-		}
-		return fd, nil
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, 0, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		return fd, st.Mode, nil
 	}
 	unix.Close(fd)
 	fd, err = unix.Openat2(dir, name, &unix.OpenHow{
@@ -265,9 +262,16 @@ func openComponent(dir int, name string) (int, error) {
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ELOOP) {
-		return -1, errSymlinkOut
+		return -1, 0, errSymlinkOut
 	}
-	return fd, err
+	if err != nil {
+		return -1, 0, err
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, 0, err
+	}
+	return fd, st.Mode, nil
 }
 
 // config restricts the filesystem rights of ABI 3 whatever the kernel:

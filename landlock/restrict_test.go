@@ -480,12 +480,15 @@ func TestPathWalkShared(t *testing.T) {
 	var shared pathWalk
 	defer shared.close()
 	for _, p := range paths {
-		got, gotErr := shared.open(p)
+		got, gotMode, gotErr := shared.open(p)
 		var alone pathWalk
-		want, wantErr := alone.open(p)
+		want, wantMode, wantErr := alone.open(p)
 		alone.close()
 		if !errors.Is(gotErr, wantErr) && !errors.Is(wantErr, gotErr) {
 			t.Errorf("%s: %v, alone %v", p, gotErr, wantErr)
+		}
+		if gotMode != wantMode {
+			t.Errorf("%s: mode %o, alone %o", p, gotMode, wantMode)
 		}
 		if got >= 0 && want >= 0 {
 			var a, b syscall.Stat_t
@@ -497,6 +500,9 @@ func TestPathWalkShared(t *testing.T) {
 			}
 			if a.Dev != b.Dev || a.Ino != b.Ino {
 				t.Errorf("%s: opened %d:%d, alone %d:%d", p, a.Dev, a.Ino, b.Dev, b.Ino)
+			}
+			if a.Mode != gotMode {
+				t.Errorf("%s: mode %o, the file's %o", p, gotMode, a.Mode)
 			}
 		}
 		for _, fd := range []int{got, want} {
@@ -512,7 +518,7 @@ func TestPathWalkShared(t *testing.T) {
 	}
 	for p, want := range wantErrs {
 		var w pathWalk
-		if _, err := w.open(p); !errors.Is(err, want) {
+		if _, _, err := w.open(p); !errors.Is(err, want) {
 			t.Errorf("%s: %v, want %v", p, err, want)
 		}
 		w.close()
