@@ -96,7 +96,7 @@ func (d *StateDir) ReadFile(name string, max int64) ([]byte, error) {
 	}
 	// read(2) alone: the helper runs at every confined start (see
 	// package sysread).
-	data, err := sysread.All(fd, max)
+	data, err := sysread.All(fd, st.Size, max)
 	if errors.Is(err, sysread.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d bytes: %w", file, max, ErrNotPodlockDir)
 	}

@@ -9,25 +9,49 @@ package sysread
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 )
 
 // ErrTooLarge is a file longer than the bound given to All.
 var ErrTooLarge = errors.New("larger than allowed")
 
-// All reads fd to its end: at most max bytes when max > 0, or
-// ErrTooLarge. The buffer is sized from the file's size, one byte more, so
-// that a regular file takes one read and one to see its end; a file that
-// grows while it is read, or reports no size (/proc), is read on.
-func All(fd int, max int64) ([]byte, error) {
+// File reads the named file to its end, as os.ReadFile does: at most max
+// bytes when max > 0, or ErrTooLarge. Errors are *os.PathError.
+func File(name string, max int64) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "stat", Path: name, Err: err}
 	}
-	if max > 0 && st.Size > max {
-		return nil, fmt.Errorf("%d bytes: %w (%d)", st.Size, ErrTooLarge, max)
+	data, err := All(fd, st.Size, max)
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: name, Err: err}
 	}
-	data := make([]byte, 0, st.Size+1)
+	return data, nil
+}
+
+// All reads fd to its end: at most max bytes when max > 0, or
+// ErrTooLarge. size is the file's size, from the caller's fstat: the
+// buffer holds one byte more, so that a regular file takes one read and
+// one to see its end; a file that grows while it is read, or reports no
+// size (/proc), is read on.
+func All(fd int, size, max int64) ([]byte, error) {
+	if max > 0 && size > max {
+		return nil, fmt.Errorf("%d bytes: %w (%d)", size, ErrTooLarge, max)
+	}
+	data := make([]byte, 0, size+1)
 	for {
 		if max > 0 && int64(len(data)) > max {
 			return nil, fmt.Errorf("more than %d bytes: %w", max, ErrTooLarge)

@@ -13,14 +13,7 @@ import (
 
 func TestAll(t *testing.T) {
 	dir := t.TempDir()
-	read := func(file string, max int64) ([]byte, error) {
-		fd, err := syscall.Open(file, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer syscall.Close(fd)
-		return All(fd, max)
-	}
+	read := File
 	for _, size := range []int{0, 1, 511, 4096, 100000} {
 		want := bytes.Repeat([]byte("x"), size)
 		file := filepath.Join(dir, "f")
@@ -48,6 +41,11 @@ func TestAll(t *testing.T) {
 	}
 	if _, err := read(dir, 0); !errors.Is(err, syscall.EISDIR) {
 		t.Errorf("a directory: %v, want EISDIR", err)
+	}
+	_, err := read(filepath.Join(dir, "missing"), 0)
+	var pathErr *os.PathError
+	if !errors.Is(err, os.ErrNotExist) || !os.IsNotExist(err) || !errors.As(err, &pathErr) || pathErr.Path != filepath.Join(dir, "missing") {
+		t.Errorf("a missing file: %v, want a *PathError that it does not exist", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kubewarden/podlock/internal/sysread"
 	"github.com/kubewarden/podlock/runtime/runcargs"
 )
 
@@ -35,7 +36,7 @@ func asksConfinement(args runcargs.Args) bool {
 	if !ok || dir == "" {
 		dir = "."
 	}
-	data, err := readFile(filepath.Join(dir, "config.json"))
+	data, err := sysread.File(filepath.Join(dir, "config.json"), 0)
 	if os.IsNotExist(err) {
 		return false // the runtime's own error
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/kubewarden/podlock/internal/sysread"
 )
 
 // The configuration podlock-runtime-confine reads (runtime.Config), of
@@ -34,7 +36,7 @@ func loadConfig() (*config, error) {
 		file = defaultConfigFile
 	}
 	var c config
-	data, err := readFile(file)
+	data, err := sysread.File(file, 0)
 	switch {
 	case err == nil:
 		values, err := parseFlat(string(data))

@@ -46,14 +46,9 @@ type Original struct {
 // container with listed binaries: it reads the plan with read(2) alone
 // (see package sysread).
 func Read(file string) (*Plan, error) {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	data, err := sysread.File(file, 0)
 	if err != nil {
-		return nil, fmt.Errorf("reading interposition plan: %w", &os.PathError{Op: "open", Path: file, Err: err})
-	}
-	defer unix.Close(fd)
-	data, err := sysread.All(fd, 0)
-	if err != nil {
-		return nil, fmt.Errorf("reading interposition plan %s: %w", file, err)
+		return nil, fmt.Errorf("reading interposition plan: %w", err)
 	}
 	var p Plan
 	if err := json.Unmarshal(data, &p); err != nil {

@@ -202,7 +202,7 @@ func ReadEntryFileStat(file string) ([]byte, *syscall.Stat_t, error) {
 	}
 	// Read with read(2) alone: the front reads an entry at every exec
 	// and delete (see package sysread).
-	data, err := sysread.All(fd, MaxEntrySize)
+	data, err := sysread.All(fd, st.Size, MaxEntrySize)
 	if errors.Is(err, sysread.ErrTooLarge) {
 		return nil, nil, fmt.Errorf("%s: larger than %d bytes", file, MaxEntrySize)
 	}
