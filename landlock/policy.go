@@ -230,9 +230,7 @@ func parsePolicy(data []byte, file string) (*Policy, error) {
 			return nil, err
 		}
 	}
-	for len(rest) > 0 {
-		var line []byte
-		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+	for line := range bytes.Lines(rest) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
@@ -260,6 +258,9 @@ func parsePolicyFor(data []byte, file, self string) (*Policy, error) {
 	if raw, ok := binaries[self]; ok {
 		return p, p.addBinary(self, raw, file)
 	}
+	if self == HelperPath {
+		return p, nil // the container's own start: no binary's rules
+	}
 	line, ok, err := findBinaryLine(rest, self)
 	if err != nil || !ok {
 		return p, err
@@ -280,9 +281,7 @@ func findBinaryLine(lines []byte, binary string) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	prefix := append(append([]byte(`{"binary":`), name...), ',')
-	for len(lines) > 0 {
-		var line []byte
-		line, lines, _ = bytes.Cut(lines, []byte("\n"))
+	for line := range bytes.Lines(lines) {
 		if bytes.HasPrefix(line, prefix) {
 			return line, true, nil
 		}
