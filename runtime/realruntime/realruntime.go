@@ -31,18 +31,12 @@ var (
 // command: each file is inspected once.
 func Find(configured string, ours ...string) (string, error) {
 	var oursInfo []os.FileInfo
-	isOurs := func(fi os.FileInfo) bool {
-		if oursInfo == nil {
-			oursInfo = make([]os.FileInfo, 0, len(ours))
-			for _, o := range ours {
-				if o == "" {
-					continue
-				}
-				if st, err := os.Stat(o); err == nil {
-					oursInfo = append(oursInfo, st)
-				}
-			}
+	for _, o := range ours {
+		if st, err := os.Stat(o); err == nil { // "" does not exist
+			oursInfo = append(oursInfo, st)
 		}
+	}
+	isOurs := func(fi os.FileInfo) bool {
 		for _, o := range oursInfo {
 			if os.SameFile(fi, o) {
 				return true
